@@ -1,0 +1,49 @@
+//! Stateless cookie authentication for load-balanced farms.
+//!
+//! An *encapsulated token* carries who the user is and until when, signed with
+//! HMAC-SHA256 under a key that every instance of a farm shares. Any instance
+//! verifies any token offline: no session store, no sticky sessions, no
+//! session lost when an instance dies.
+//!
+//! The token proves *authentication* only: the user must still exist on the
+//! instance that serves the request (see the README).
+//!
+//! ```
+//! use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier};
+//! use std::{sync::Arc, time::Duration};
+//!
+//! // Every instance loads the same ring (`KeyRing::load(dir)`).
+//! let ring = Arc::new(KeyRing::new(Key::generate()?));
+//!
+//! // At login:
+//! let claims = Claims::new("alice", Duration::from_secs(24 * 3600))
+//!     .with_audience("publish")
+//!     .with_attribute("role", "editor");
+//! let token = Issuer::new(ring.clone()).mint(&claims)?;
+//!
+//! // On every request, on any instance:
+//! let verifier = Verifier::new(ring).with_audience("publish");
+//! let verified = verifier.verify(&token)?;
+//! assert_eq!(verified.subject(), "alice");
+//! assert_eq!(verified.attribute("role"), Some("editor"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The wire format is specified in `docs/FORMAT.md`; [`format`] holds its
+//! constants and bounds.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod claims;
+pub mod format;
+mod key_dir;
+mod keys;
+mod mint;
+mod verify;
+
+pub use claims::{Claims, ParseHexError, TokenId};
+pub use format::MAX_TOKEN_LEN;
+pub use key_dir::RING_FILE;
+pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
+pub use mint::{Issuer, MintError};
+pub use verify::{DEFAULT_LEEWAY, VerifiedToken, Verifier, VerifyError};

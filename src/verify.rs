@@ -1,0 +1,614 @@
+//! Verification, the hot path: every request of every user runs it. It reads
+//! top to bottom in the order `docs/FORMAT.md` prescribes: length bound,
+//! version, encoding, key id, tag (constant time), and only then the payload,
+//! the times and the audience. It allocates nothing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::claims::{Claims, TokenId};
+use crate::format::{
+    self, KEY_ID_LEN, Layout, MAX_BODY_LEN, MAX_TOKEN_LEN, MIN_BODY_LEN, PREFIX, TAG_LEN,
+};
+use crate::keys::{KeyId, KeyRing};
+
+/// Clock-skew leeway a new [`Verifier`] allows: 30 seconds.
+///
+/// ```
+/// assert_eq!(encapsulated_token::DEFAULT_LEEWAY.as_secs(), 30);
+/// ```
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Checks tokens against a key ring, an expected audience, a clock-skew
+/// leeway and a length bound. Cheap to clone and to share across threads.
+///
+/// ```
+/// use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier, VerifyError};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let ring = Arc::new(KeyRing::new(Key::generate()?));
+/// let token = Issuer::new(ring.clone())
+///     .mint(&Claims::new("alice", Duration::from_secs(3600)).with_audience("publish"))?;
+///
+/// let verifier = Verifier::new(ring.clone()).with_audience("publish");
+/// let verified = verifier.verify(&token)?;
+/// assert_eq!(verified.subject(), "alice");
+///
+/// let other_tier = Verifier::new(ring).with_audience("author");
+/// assert!(matches!(other_tier.verify(&token), Err(VerifyError::WrongAudience)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    ring: Arc<KeyRing>,
+    audience: Option<String>,
+    leeway: Duration,
+    max_len: usize,
+}
+
+impl Verifier {
+    /// A verifier that trusts every key of `ring`, expects no audience,
+    /// allows [`DEFAULT_LEEWAY`] of clock skew and tokens up to
+    /// [`MAX_TOKEN_LEN`] characters.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// let verifier = Verifier::new(KeyRing::new(Key::generate().unwrap()));
+    /// ```
+    pub fn new(ring: impl Into<Arc<KeyRing>>) -> Self {
+        Self {
+            ring: ring.into(),
+            audience: None,
+            leeway: DEFAULT_LEEWAY,
+            max_len: MAX_TOKEN_LEN,
+        }
+    }
+
+    /// Accept only tokens minted for `audience`. Without this, only tokens
+    /// minted with no audience are accepted: a token scoped to one tier is
+    /// never taken by a verifier that did not ask for that tier.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// let v = Verifier::new(KeyRing::new(Key::generate().unwrap())).with_audience("publish");
+    /// assert_eq!(v.audience(), Some("publish"));
+    /// ```
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Allow this much clock skew between the instance that minted a token
+    /// and this one, at both ends of the token's life.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// use std::time::Duration;
+    /// let v = Verifier::new(KeyRing::new(Key::generate().unwrap())).with_leeway(Duration::from_secs(5));
+    /// assert_eq!(v.leeway(), Duration::from_secs(5));
+    /// ```
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Refuse tokens longer than `max_len` characters before any other work.
+    /// A bound above [`MAX_TOKEN_LEN`] is lowered to it: no valid token is
+    /// longer.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// let v = Verifier::new(KeyRing::new(Key::generate().unwrap())).with_max_len(512);
+    /// assert_eq!(v.max_len(), 512);
+    /// ```
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len.min(MAX_TOKEN_LEN);
+        self
+    }
+
+    /// The expected audience, if any.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// assert_eq!(Verifier::new(KeyRing::new(Key::generate().unwrap())).audience(), None);
+    /// ```
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// The clock-skew leeway.
+    ///
+    /// ```
+    /// use encapsulated_token::{DEFAULT_LEEWAY, Key, KeyRing, Verifier};
+    /// assert_eq!(Verifier::new(KeyRing::new(Key::generate().unwrap())).leeway(), DEFAULT_LEEWAY);
+    /// ```
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The length bound, in characters.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, MAX_TOKEN_LEN, Verifier};
+    /// assert_eq!(Verifier::new(KeyRing::new(Key::generate().unwrap())).max_len(), MAX_TOKEN_LEN);
+    /// ```
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The ring of trusted keys.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier};
+    /// assert_eq!(Verifier::new(KeyRing::new(Key::generate().unwrap())).ring().len(), 1);
+    /// ```
+    pub fn ring(&self) -> &Arc<KeyRing> {
+        &self.ring
+    }
+
+    /// Verifies `token` against the system clock.
+    ///
+    /// ```
+    /// use encapsulated_token::{Key, KeyRing, Verifier, VerifyError};
+    /// let verifier = Verifier::new(KeyRing::new(Key::generate().unwrap()));
+    /// assert!(matches!(verifier.verify("hello"), Err(VerifyError::Malformed { .. })));
+    /// ```
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+        self.verify_at(token, OffsetDateTime::now_utc())
+    }
+
+    /// Verifies `token` as of `now`. Steps, in order; the first that fails
+    /// decides the error.
+    ///
+    /// ```
+    /// use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier, VerifyError};
+    /// use std::time::Duration;
+    ///
+    /// let ring = KeyRing::new(Key::generate().unwrap());
+    /// let claims = Claims::new("alice", Duration::from_secs(60));
+    /// let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// let verifier = Verifier::new(ring);
+    ///
+    /// let later = claims.expires_at + time::Duration::minutes(5);
+    /// assert!(matches!(verifier.verify_at(&token, later), Err(VerifyError::Expired { .. })));
+    /// ```
+    pub fn verify_at(&self, token: &str, now: OffsetDateTime) -> Result<VerifiedToken, VerifyError> {
+        // 1. Length bound, before any other work.
+        if token.len() > self.max_len {
+            return Err(VerifyError::TooLong {
+                length: token.len(),
+                max: self.max_len,
+            });
+        }
+
+        // 2. Version prefix. It fixes the algorithm; nothing in the token
+        //    chooses one.
+        let Some(encoded) = token.strip_prefix(PREFIX) else {
+            return Err(prefix_error(token));
+        };
+
+        // 3. Canonical base64url (no padding, no stray bits) into a stack
+        //    buffer; the length bound makes it big enough.
+        let mut body = [0u8; MAX_BODY_LEN];
+        let len = match URL_SAFE_NO_PAD.decode_slice(encoded, &mut body) {
+            Ok(len) => len,
+            Err(_) => return Err(encoding_error(token)),
+        };
+        if len < MIN_BODY_LEN {
+            return Err(malformed(token.len(), "body", "is shorter than the smallest token"));
+        }
+        let (signed, tag) = body[..len].split_at(len - TAG_LEN);
+        let (key_id, payload) = signed.split_at(KEY_ID_LEN);
+
+        // 4. Key id: names the key, so rotation needs no guessing.
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(key_id);
+        let key_id = KeyId::from_bytes(id);
+        let Some(key) = self.ring.get(key_id) else {
+            return Err(VerifyError::UnknownKeyId { key_id });
+        };
+
+        // 5. Tag, compared in constant time, before any byte of the payload
+        //    is trusted.
+        let expected = key.tag(signed);
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(VerifyError::BadTag { key_id });
+        }
+
+        // 6. Payload: every bound and canonical rule.
+        let layout = format::parse_payload(payload).map_err(|e| {
+            let position = format::char_position(KEY_ID_LEN + e.offset);
+            malformed(position, e.part, e.problem)
+        })?;
+
+        // 7. Times, with the leeway at both ends.
+        let now_s = now.unix_timestamp();
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let issued_at = layout.issued_at as i64; // <= MAX_UNIX_TIME, lossless
+        let expires_at = layout.expires_at as i64;
+        if now_s.saturating_add(leeway) < issued_at {
+            return Err(VerifyError::NotYetValid {
+                valid_from: unix_time(layout.issued_at),
+                now,
+            });
+        }
+        if now_s >= expires_at.saturating_add(leeway) {
+            return Err(VerifyError::Expired {
+                expired_at: unix_time(layout.expires_at),
+                now,
+            });
+        }
+
+        // 8. Audience: exactly the one expected, or none when none is.
+        let audience = &payload[usize::from(layout.audience.start)..usize::from(layout.audience.end)];
+        if audience != self.audience.as_deref().unwrap_or("").as_bytes() {
+            return Err(VerifyError::WrongAudience);
+        }
+
+        Ok(VerifiedToken {
+            body,
+            len: len as u16,
+            key_id,
+            layout,
+        })
+    }
+}
+
+fn malformed(position: usize, part: &'static str, problem: &'static str) -> VerifyError {
+    VerifyError::Malformed {
+        position,
+        part,
+        problem,
+    }
+}
+
+/// The token does not start with `et1.`: another version, or not a token.
+#[cold]
+fn prefix_error(token: &str) -> VerifyError {
+    let version = token
+        .strip_prefix("et")
+        .and_then(|rest| rest.split_once('.'))
+        .map(|(digits, _)| digits);
+    if let Some(digits) = version {
+        if !digits.is_empty() && digits.len() <= 8 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return VerifyError::UnsupportedVersion;
+        }
+    }
+    let position = token
+        .bytes()
+        .zip(PREFIX.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(token.len().min(PREFIX.len()));
+    malformed(position, "prefix", "is not `et1.`")
+}
+
+/// The base64 decoder refused the body; say where and why, in the order
+/// `docs/FORMAT.md` gives: alphabet, then length, then unused bits.
+#[cold]
+fn encoding_error(token: &str) -> VerifyError {
+    let encoded = &token.as_bytes()[PREFIX.len()..];
+    let in_alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    if let Some(at) = encoded.iter().position(|b| !in_alphabet(b)) {
+        let problem = "is outside the base64url alphabet (no padding, no whitespace)";
+        return malformed(PREFIX.len() + at, "character", problem);
+    }
+    if encoded.len() % 4 == 1 {
+        return malformed(token.len(), "body", "ends in the middle of a byte");
+    }
+    malformed(token.len() - 1, "last character", "has non-zero unused bits")
+}
+
+fn unix_time(seconds: u64) -> OffsetDateTime {
+    // Lossless: the payload parser bounds every time by MAX_UNIX_TIME.
+    OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A token that passed every check. It holds its decoded body inline (no
+/// heap), and its claims borrow from it.
+///
+/// ```
+/// use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier};
+/// let ring = KeyRing::new(Key::generate().unwrap());
+/// let claims = Claims::new("alice", std::time::Duration::from_secs(60)).with_attribute("role", "editor");
+/// let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+/// let verified = Verifier::new(ring).verify(&token).unwrap();
+/// assert_eq!(verified.attribute("role"), Some("editor"));
+/// assert_eq!(verified.to_claims(), claims);
+/// ```
+#[derive(Clone)]
+pub struct VerifiedToken {
+    body: [u8; MAX_BODY_LEN],
+    len: u16,
+    key_id: KeyId,
+    layout: Layout,
+}
+
+impl VerifiedToken {
+    fn payload(&self) -> &[u8] {
+        &self.body[KEY_ID_LEN..usize::from(self.len) - TAG_LEN]
+    }
+
+    fn text(&self, range: &std::ops::Range<u16>) -> &str {
+        let bytes = &self.payload()[usize::from(range.start)..usize::from(range.end)];
+        // Checked as UTF-8 by the payload parser; never falls back.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// Who the token authenticates.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let token = Issuer::new(ring.clone()).mint(&Claims::new("zoë", std::time::Duration::from_secs(60))).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().subject(), "zoë");
+    /// ```
+    pub fn subject(&self) -> &str {
+        self.text(&self.layout.subject)
+    }
+
+    /// The audience the token was minted for, if any.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let token = Issuer::new(ring.clone()).mint(&Claims::new("alice", std::time::Duration::from_secs(60))).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().audience(), None);
+    /// ```
+    pub fn audience(&self) -> Option<&str> {
+        Some(self.text(&self.layout.audience)).filter(|a| !a.is_empty())
+    }
+
+    /// When the token was minted.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().issued_at(), claims.issued_at);
+    /// ```
+    pub fn issued_at(&self) -> OffsetDateTime {
+        unix_time(self.layout.issued_at)
+    }
+
+    /// When the token expires.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().expires_at(), claims.expires_at);
+    /// ```
+    pub fn expires_at(&self) -> OffsetDateTime {
+        unix_time(self.layout.expires_at)
+    }
+
+    /// The token's unique id.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().token_id(), claims.token_id);
+    /// ```
+    pub fn token_id(&self) -> TokenId {
+        TokenId::from_bytes(self.layout.token_id)
+    }
+
+    /// The id of the key that signed the token.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let token = Issuer::new(ring.clone()).mint(&Claims::new("alice", std::time::Duration::from_secs(60))).unwrap();
+    /// assert_eq!(Verifier::new(ring.clone()).verify(&token).unwrap().key_id(), ring.active().id());
+    /// ```
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The attributes, in ascending order of name.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60)).with_attribute("b", "2").with_attribute("a", "1");
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// let verified = Verifier::new(ring).verify(&token).unwrap();
+    /// let names: Vec<_> = verified.attributes().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["a", "b"]);
+    /// ```
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, &str)> {
+        let range = &self.layout.attributes;
+        let records = &self.payload()[usize::from(range.start)..usize::from(range.end)];
+        format::attribute_records(records).take(usize::from(self.layout.attribute_count))
+    }
+
+    /// The value of attribute `name`, if present.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60)).with_attribute("tenant", "acme");
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().attribute("tenant"), Some("acme"));
+    /// ```
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The claims, owned: for re-minting (sliding refresh) or printing.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let claims = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// # let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().to_claims(), claims);
+    /// ```
+    pub fn to_claims(&self) -> Claims {
+        Claims {
+            subject: self.subject().to_owned(),
+            issued_at: self.issued_at(),
+            expires_at: self.expires_at(),
+            token_id: self.token_id(),
+            audience: self.audience().map(str::to_owned),
+            attributes: self
+                .attributes()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("subject", &self.subject())
+            .field("issued_at", &self.issued_at())
+            .field("expires_at", &self.expires_at())
+            .field("token_id", &self.token_id())
+            .field("audience", &self.audience())
+            .field("key_id", &self.key_id)
+            .field("attributes", &self.attributes().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a token was refused. The variants are for logs and metrics; an HTTP
+/// response should stay a uniform 401 that does not say which one it was.
+///
+/// ```
+/// use encapsulated_token::{Key, KeyRing, Verifier, VerifyError};
+/// let verifier = Verifier::new(KeyRing::new(Key::generate().unwrap()));
+/// let err = verifier.verify("et2.AAAA").unwrap_err();
+/// assert_eq!(err.kind(), "unsupported_version");
+/// println!("refused: {err}");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Longer than the verifier's bound; refused before any other work.
+    TooLong {
+        /// The token's length in bytes.
+        length: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// Breaks a rule of the format.
+    Malformed {
+        /// Character position in the token where the problem starts.
+        position: usize,
+        /// Which part of the token.
+        part: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A version of the format this library does not speak.
+    UnsupportedVersion,
+    /// Signed with a key this instance does not hold.
+    UnknownKeyId {
+        /// The key id the token names.
+        key_id: KeyId,
+    },
+    /// The tag does not match: forged, altered, or signed with another key
+    /// under the same id.
+    BadTag {
+        /// The key id the token names.
+        key_id: KeyId,
+    },
+    /// Past its expiry, leeway included.
+    Expired {
+        /// When it expired (without leeway).
+        expired_at: OffsetDateTime,
+        /// The time it was checked at.
+        now: OffsetDateTime,
+    },
+    /// Issued in the future, beyond the leeway: a clock is off.
+    NotYetValid {
+        /// Its issued-at time.
+        valid_from: OffsetDateTime,
+        /// The time it was checked at.
+        now: OffsetDateTime,
+    },
+    /// Minted for another audience (or for one when none is expected).
+    WrongAudience,
+}
+
+impl VerifyError {
+    /// A stable snake_case name of the variant, for logs, metrics and the
+    /// test vectors.
+    ///
+    /// ```
+    /// use encapsulated_token::VerifyError;
+    /// assert_eq!(VerifyError::WrongAudience.kind(), "wrong_audience");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLong { .. } => "too_long",
+            Self::Malformed { .. } => "malformed",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnknownKeyId { .. } => "unknown_key_id",
+            Self::BadTag { .. } => "bad_tag",
+            Self::Expired { .. } => "expired",
+            Self::NotYetValid { .. } => "not_yet_valid",
+            Self::WrongAudience => "wrong_audience",
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong { length, max } => write!(
+                f,
+                "token is {length} bytes, over the bound of {max}: not a token of this format"
+            ),
+            Self::Malformed {
+                position,
+                part,
+                problem,
+            } => write!(
+                f,
+                "malformed token at character {position}: {part} {problem} \
+                 (truncated or altered in transit?)"
+            ),
+            Self::UnsupportedVersion => f.write_str(
+                "token format version is not et1: minted by a newer or older release",
+            ),
+            Self::UnknownKeyId { key_id } => write!(
+                f,
+                "token signed with key {key_id}, which this instance does not hold: \
+                 copy the key directory from the instance that minted it"
+            ),
+            Self::BadTag { key_id } => write!(
+                f,
+                "token tag does not match key {key_id}: forged or altered, or the key \
+                 differs between instances (compare `etoken key list` fingerprints)"
+            ),
+            Self::Expired { expired_at, now } => write!(
+                f,
+                "token expired at {expired_at} (checked at {now}): log in again"
+            ),
+            Self::NotYetValid { valid_from, now } => write!(
+                f,
+                "token is valid only from {valid_from} but it is {now} here: \
+                 this instance's clock is behind the issuer's beyond the leeway"
+            ),
+            Self::WrongAudience => f.write_str(
+                "token was minted for another audience than this verifier expects: \
+                 check that issuer and verifier name the same tier",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
