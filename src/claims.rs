@@ -82,7 +82,11 @@ pub struct ParseHexError {
 
 impl fmt::Display for ParseHexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "expected exactly {} lowercase hex digits", self.expected_digits)
+        write!(
+            f,
+            "expected exactly {} lowercase hex digits",
+            self.expected_digits
+        )
     }
 }
 
@@ -90,7 +94,9 @@ impl std::error::Error for ParseHexError {}
 
 /// Parses exactly `N * 2` lowercase hex digits: one spelling per value.
 pub(crate) fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], ParseHexError> {
-    let error = ParseHexError { expected_digits: N * 2 };
+    let error = ParseHexError {
+        expected_digits: N * 2,
+    };
     let digit = |c: u8| match c {
         b'0'..=b'9' => Ok(c - b'0'),
         b'a'..=b'f' => Ok(c - b'a' + 10),

@@ -13,6 +13,10 @@
 
 use std::ops::Range;
 
+use time::OffsetDateTime;
+
+use crate::claims::{Claims, TokenId};
+
 /// The version prefix. It fixes the algorithm (HMAC-SHA256): no algorithm is
 /// ever read from a token.
 ///
@@ -110,6 +114,47 @@ pub(crate) struct Layout {
     /// The attribute records, still length-prefixed; `count` of them.
     pub attributes: Range<u16>,
     pub attribute_count: u8,
+}
+
+impl Layout {
+    /// A text claim of `payload`, which [`parse_payload`] checked as UTF-8.
+    pub fn text<'p>(&self, payload: &'p [u8], range: &Range<u16>) -> &'p str {
+        let bytes = &payload[usize::from(range.start)..usize::from(range.end)];
+        std::str::from_utf8(bytes).unwrap_or_default() // never falls back
+    }
+
+    /// The audience, if present.
+    pub fn audience<'p>(&self, payload: &'p [u8]) -> Option<&'p str> {
+        Some(self.text(payload, &self.audience)).filter(|a| !a.is_empty())
+    }
+
+    /// The attributes, in ascending order of name.
+    pub fn attributes<'p>(&self, payload: &'p [u8]) -> impl Iterator<Item = (&'p str, &'p str)> {
+        let records =
+            &payload[usize::from(self.attributes.start)..usize::from(self.attributes.end)];
+        attribute_records(records).take(usize::from(self.attribute_count))
+    }
+
+    /// Every claim, owned.
+    pub fn to_claims(&self, payload: &[u8]) -> Claims {
+        Claims {
+            subject: self.text(payload, &self.subject).to_owned(),
+            issued_at: unix_time(self.issued_at),
+            expires_at: unix_time(self.expires_at),
+            token_id: TokenId::from_bytes(self.token_id),
+            audience: self.audience(payload).map(str::to_owned),
+            attributes: self
+                .attributes(payload)
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// A time from a parsed payload as a date; lossless, since the parser bounds
+/// every time by [`MAX_UNIX_TIME`].
+pub(crate) fn unix_time(seconds: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// A payload that breaks a rule: the byte offset in the payload, the part
@@ -350,7 +395,10 @@ mod tests {
     #[test]
     fn text_rules() {
         assert!(check_text(b"alice", 255).is_ok());
-        assert_eq!(check_text(b"a\nb", 255), Err((1, "contains a control character")));
+        assert_eq!(
+            check_text(b"a\nb", 255),
+            Err((1, "contains a control character"))
+        );
         assert_eq!(check_text(b"ab\xff", 255), Err((2, "is not valid UTF-8")));
         assert!(check_subject(b"").is_err());
         assert!(check_audience(b"").is_err());

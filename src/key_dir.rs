@@ -90,11 +90,14 @@ impl Key {
         }
         let file: KeyFile<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if file.format != KEY_FORMAT {
-            return Err(format!("format is {:?}, expected {KEY_FORMAT:?}", file.format));
+            return Err(format!(
+                "format is {:?}, expected {KEY_FORMAT:?}",
+                file.format
+            ));
         }
         let id: KeyId = file.id.parse().map_err(|e| format!("id: {e}"))?;
-        let created = OffsetDateTime::parse(file.created, &Rfc3339)
-            .map_err(|e| format!("created: {e}"))?;
+        let created =
+            OffsetDateTime::parse(file.created, &Rfc3339).map_err(|e| format!("created: {e}"))?;
         if created.nanosecond() != 0 {
             return Err("created: must be whole seconds".into());
         }
@@ -155,7 +158,10 @@ impl KeyRing {
             }
             if keys.iter().any(|k| k.id() == key.id()) {
                 let id = key.id();
-                return Err(KeyError::DuplicateKeyId { id, path: Some(path) });
+                return Err(KeyError::DuplicateKeyId {
+                    id,
+                    path: Some(path),
+                });
             }
             keys.push(key);
         }
@@ -164,7 +170,10 @@ impl KeyRing {
         }
         let ring_path = dir.join(RING_FILE);
         let Some(ring_file) = ring_file else {
-            return Err(corrupt(&ring_path, "missing; it names the active key".into()));
+            return Err(corrupt(
+                &ring_path,
+                "missing; it names the active key".into(),
+            ));
         };
         let active = parse_ring_file(&ring_file).map_err(|reason| corrupt(&ring_path, reason))?;
         let Some(at) = keys.iter().position(|k| k.id() == active) else {
@@ -218,7 +227,10 @@ impl KeyRing {
 fn parse_ring_file(bytes: &[u8]) -> Result<KeyId, String> {
     let file: RingFile<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if file.format != RING_FORMAT {
-        return Err(format!("format is {:?}, expected {RING_FORMAT:?}", file.format));
+        return Err(format!(
+            "format is {:?}, expected {RING_FORMAT:?}",
+            file.format
+        ));
     }
     file.active.parse().map_err(|e| format!("active: {e}"))
 }
@@ -266,7 +278,11 @@ fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
 }
 
 fn create_dir(dir: &Path) -> Result<(), KeyError> {
-    match fs::DirBuilder::new().mode(0o700).recursive(true).create(dir) {
+    match fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(dir)
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(io_error(dir, e)),
     }

@@ -536,7 +536,10 @@ impl fmt::Display for KeyError {
                  or copy the directory from another instance",
                 path.display()
             ),
-            Self::DuplicateKeyId { id, path: Some(path) } => write!(
+            Self::DuplicateKeyId {
+                id,
+                path: Some(path),
+            } => write!(
                 f,
                 "{} holds key {id}, which the ring already has: remove one copy",
                 path.display()
@@ -553,7 +556,10 @@ impl fmt::Display for KeyError {
                 "key {id} is the active key and cannot be retired: promote another key first"
             ),
             Self::Random { reason } => {
-                write!(f, "the operating system's random generator failed: {reason}")
+                write!(
+                    f,
+                    "the operating system's random generator failed: {reason}"
+                )
             }
         }
     }

@@ -36,6 +36,7 @@
 
 mod claims;
 pub mod format;
+mod inspect;
 mod key_dir;
 mod keys;
 mod mint;
@@ -43,6 +44,7 @@ mod verify;
 
 pub use claims::{Claims, ParseHexError, TokenId};
 pub use format::MAX_TOKEN_LEN;
+pub use inspect::{UnverifiedToken, decode_unverified};
 pub use key_dir::RING_FILE;
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};

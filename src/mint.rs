@@ -97,7 +97,12 @@ fn encode_payload(claims: &Claims, out: &mut Vec<u8>) -> Result<(), MintError> {
     out.extend_from_slice(&expires_at.to_be_bytes());
     out.extend_from_slice(claims.token_id.as_bytes());
 
-    field(out, "subject", claims.subject.as_bytes(), format::check_subject)?;
+    field(
+        out,
+        "subject",
+        claims.subject.as_bytes(),
+        format::check_subject,
+    )?;
     match &claims.audience {
         Some(audience) => field(out, "audience", audience.as_bytes(), format::check_audience)?,
         None => out.push(0),

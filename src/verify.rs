@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::claims::{Claims, TokenId};
+use crate::format::unix_time;
 use crate::format::{
     self, KEY_ID_LEN, Layout, MAX_BODY_LEN, MAX_TOKEN_LEN, MIN_BODY_LEN, PREFIX, TAG_LEN,
 };
@@ -178,38 +179,23 @@ impl Verifier {
     /// let later = claims.expires_at + time::Duration::minutes(5);
     /// assert!(matches!(verifier.verify_at(&token, later), Err(VerifyError::Expired { .. })));
     /// ```
-    pub fn verify_at(&self, token: &str, now: OffsetDateTime) -> Result<VerifiedToken, VerifyError> {
-        // 1. Length bound, before any other work.
-        if token.len() > self.max_len {
-            return Err(VerifyError::TooLong {
-                length: token.len(),
-                max: self.max_len,
-            });
-        }
-
-        // 2. Version prefix. It fixes the algorithm; nothing in the token
-        //    chooses one.
-        let Some(encoded) = token.strip_prefix(PREFIX) else {
-            return Err(prefix_error(token));
-        };
-
-        // 3. Canonical base64url (no padding, no stray bits) into a stack
-        //    buffer; the length bound makes it big enough.
+    pub fn verify_at(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedToken, VerifyError> {
+        // 1-3. Length bound, version prefix, canonical base64url, into a
+        //      stack buffer.
         let mut body = [0u8; MAX_BODY_LEN];
-        let len = match URL_SAFE_NO_PAD.decode_slice(encoded, &mut body) {
-            Ok(len) => len,
-            Err(_) => return Err(encoding_error(token)),
-        };
-        if len < MIN_BODY_LEN {
-            return Err(malformed(token.len(), "body", "is shorter than the smallest token"));
-        }
-        let (signed, tag) = body[..len].split_at(len - TAG_LEN);
-        let (key_id, payload) = signed.split_at(KEY_ID_LEN);
+        let Body {
+            len,
+            key_id,
+            signed,
+            payload,
+            tag,
+        } = decode_body(token, self.max_len, &mut body)?;
 
         // 4. Key id: names the key, so rotation needs no guessing.
-        let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(key_id);
-        let key_id = KeyId::from_bytes(id);
         let Some(key) = self.ring.get(key_id) else {
             return Err(VerifyError::UnknownKeyId { key_id });
         };
@@ -222,10 +208,7 @@ impl Verifier {
         }
 
         // 6. Payload: every bound and canonical rule.
-        let layout = format::parse_payload(payload).map_err(|e| {
-            let position = format::char_position(KEY_ID_LEN + e.offset);
-            malformed(position, e.part, e.problem)
-        })?;
+        let layout = format::parse_payload(payload).map_err(payload_error)?;
 
         // 7. Times, with the leeway at both ends.
         let now_s = now.unix_timestamp();
@@ -246,7 +229,8 @@ impl Verifier {
         }
 
         // 8. Audience: exactly the one expected, or none when none is.
-        let audience = &payload[usize::from(layout.audience.start)..usize::from(layout.audience.end)];
+        let audience =
+            &payload[usize::from(layout.audience.start)..usize::from(layout.audience.end)];
         if audience != self.audience.as_deref().unwrap_or("").as_bytes() {
             return Err(VerifyError::WrongAudience);
         }
@@ -258,6 +242,68 @@ impl Verifier {
             layout,
         })
     }
+}
+
+/// A decoded body, split into its parts.
+pub(crate) struct Body<'b> {
+    pub len: usize,
+    pub key_id: KeyId,
+    /// Key id and payload: what the tag covers after the prefix.
+    pub signed: &'b [u8],
+    pub payload: &'b [u8],
+    pub tag: &'b [u8],
+}
+
+/// Steps 1 to 3 of verification: the length bound (before any other work),
+/// the version prefix (it fixes the algorithm; nothing in the token chooses
+/// one), and canonical base64url (no padding, no stray bits) into `buf`,
+/// which the length bound makes big enough.
+pub(crate) fn decode_body<'b>(
+    token: &str,
+    max_len: usize,
+    buf: &'b mut [u8; MAX_BODY_LEN],
+) -> Result<Body<'b>, VerifyError> {
+    if token.len() > max_len {
+        return Err(VerifyError::TooLong {
+            length: token.len(),
+            max: max_len,
+        });
+    }
+    let Some(encoded) = token.strip_prefix(PREFIX) else {
+        return Err(prefix_error(token));
+    };
+    let len = match URL_SAFE_NO_PAD.decode_slice(encoded, buf) {
+        Ok(len) => len,
+        Err(_) => return Err(encoding_error(token)),
+    };
+    if len < MIN_BODY_LEN {
+        return Err(malformed(
+            token.len(),
+            "body",
+            "is shorter than the smallest token",
+        ));
+    }
+    let body = &buf[..len];
+    let (signed, tag) = body.split_at(len - TAG_LEN);
+    let (key_id, payload) = signed.split_at(KEY_ID_LEN);
+    let mut id = [0u8; KEY_ID_LEN];
+    id.copy_from_slice(key_id);
+    Ok(Body {
+        len,
+        key_id: KeyId::from_bytes(id),
+        signed,
+        payload,
+        tag,
+    })
+}
+
+/// A payload error as a verify error, positioned in the token.
+pub(crate) fn payload_error(e: format::PayloadError) -> VerifyError {
+    malformed(
+        format::char_position(KEY_ID_LEN + e.offset),
+        e.part,
+        e.problem,
+    )
 }
 
 fn malformed(position: usize, part: &'static str, problem: &'static str) -> VerifyError {
@@ -301,12 +347,11 @@ fn encoding_error(token: &str) -> VerifyError {
     if encoded.len() % 4 == 1 {
         return malformed(token.len(), "body", "ends in the middle of a byte");
     }
-    malformed(token.len() - 1, "last character", "has non-zero unused bits")
-}
-
-fn unix_time(seconds: u64) -> OffsetDateTime {
-    // Lossless: the payload parser bounds every time by MAX_UNIX_TIME.
-    OffsetDateTime::from_unix_timestamp(seconds as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    malformed(
+        token.len() - 1,
+        "last character",
+        "has non-zero unused bits",
+    )
 }
 
 /// A token that passed every check. It holds its decoded body inline (no
@@ -334,12 +379,6 @@ impl VerifiedToken {
         &self.body[KEY_ID_LEN..usize::from(self.len) - TAG_LEN]
     }
 
-    fn text(&self, range: &std::ops::Range<u16>) -> &str {
-        let bytes = &self.payload()[usize::from(range.start)..usize::from(range.end)];
-        // Checked as UTF-8 by the payload parser; never falls back.
-        std::str::from_utf8(bytes).unwrap_or_default()
-    }
-
     /// Who the token authenticates.
     ///
     /// ```
@@ -349,7 +388,7 @@ impl VerifiedToken {
     /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().subject(), "zoë");
     /// ```
     pub fn subject(&self) -> &str {
-        self.text(&self.layout.subject)
+        self.layout.text(self.payload(), &self.layout.subject)
     }
 
     /// The audience the token was minted for, if any.
@@ -361,7 +400,7 @@ impl VerifiedToken {
     /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().audience(), None);
     /// ```
     pub fn audience(&self) -> Option<&str> {
-        Some(self.text(&self.layout.audience)).filter(|a| !a.is_empty())
+        self.layout.audience(self.payload())
     }
 
     /// When the token was minted.
@@ -427,9 +466,7 @@ impl VerifiedToken {
     /// assert_eq!(names, ["a", "b"]);
     /// ```
     pub fn attributes(&self) -> impl Iterator<Item = (&str, &str)> {
-        let range = &self.layout.attributes;
-        let records = &self.payload()[usize::from(range.start)..usize::from(range.end)];
-        format::attribute_records(records).take(usize::from(self.layout.attribute_count))
+        self.layout.attributes(self.payload())
     }
 
     /// The value of attribute `name`, if present.
@@ -455,17 +492,7 @@ impl VerifiedToken {
     /// assert_eq!(Verifier::new(ring).verify(&token).unwrap().to_claims(), claims);
     /// ```
     pub fn to_claims(&self) -> Claims {
-        Claims {
-            subject: self.subject().to_owned(),
-            issued_at: self.issued_at(),
-            expires_at: self.expires_at(),
-            token_id: self.token_id(),
-            audience: self.audience().map(str::to_owned),
-            attributes: self
-                .attributes()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        }
+        self.layout.to_claims(self.payload())
     }
 }
 
@@ -581,9 +608,9 @@ impl fmt::Display for VerifyError {
                 "malformed token at character {position}: {part} {problem} \
                  (truncated or altered in transit?)"
             ),
-            Self::UnsupportedVersion => f.write_str(
-                "token format version is not et1: minted by a newer or older release",
-            ),
+            Self::UnsupportedVersion => {
+                f.write_str("token format version is not et1: minted by a newer or older release")
+            }
             Self::UnknownKeyId { key_id } => write!(
                 f,
                 "token signed with key {key_id}, which this instance does not hold: \
