@@ -321,11 +321,11 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Layout, PayloadError> {
     for _ in 0..attribute_count {
         let key_at = r.at;
         let key = r.field("attribute name", check_attribute_key)?;
-        if let Some(prev) = previous {
-            if payload[prev] >= payload[key.clone()] {
-                let problem = "is not strictly after the previous one";
-                return Err(r.error(key_at, "attribute name", problem));
-            }
+        if let Some(prev) = previous
+            && payload[prev] >= payload[key.clone()]
+        {
+            let problem = "is not strictly after the previous one";
+            return Err(r.error(key_at, "attribute name", problem));
         }
         r.field("attribute value", check_attribute_value)?;
         previous = Some(key);

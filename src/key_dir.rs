@@ -289,10 +289,10 @@ fn create_dir(dir: &Path) -> Result<(), KeyError> {
 }
 
 fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
-    if let Ok(existing) = read_small(path) {
-        if existing.as_slice() == contents {
-            return Ok(());
-        }
+    if let Ok(existing) = read_small(path)
+        && existing.as_slice() == contents
+    {
+        return Ok(());
     }
     write_atomically(path, contents)
 }

@@ -321,10 +321,12 @@ fn prefix_error(token: &str) -> VerifyError {
         .strip_prefix("et")
         .and_then(|rest| rest.split_once('.'))
         .map(|(digits, _)| digits);
-    if let Some(digits) = version {
-        if !digits.is_empty() && digits.len() <= 8 && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return VerifyError::UnsupportedVersion;
-        }
+    if let Some(digits) = version
+        && !digits.is_empty()
+        && digits.len() <= 8
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return VerifyError::UnsupportedVersion;
     }
     let position = token
         .bytes()
