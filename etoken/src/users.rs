@@ -1,0 +1,296 @@
+//! The users file: who may log in on this instance, with argon2id password
+//! hashes. It is also the server's user directory: a user exists on an
+//! instance iff this instance's file lists it, whatever a token says.
+//!
+//! ```text
+//! {"format":"etoken-users/1","users":{"admin":{"password":"$argon2id$v=19$..."}}}
+//! ```
+//!
+//! Written atomically (temporary file, fsync, rename, fsync of the
+//! directory) with mode 0600; refused when group or others can read it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, ErrorKind, IsTerminal, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use argon2::{ARGON2ID_IDENT, Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use serde::{Deserialize, Serialize};
+
+const FORMAT: &str = "etoken-users/1";
+/// A users file larger than this is not ours (about 40 000 users).
+const MAX_FILE_LEN: u64 = 8 << 20;
+/// Longest password accepted, so a login form cannot make argon2 hash megabytes.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    format: String,
+    users: BTreeMap<String, User>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct User {
+    /// The argon2id hash, as a PHC string.
+    password: String,
+}
+
+/// The users of one instance.
+#[derive(Clone, Default)]
+pub struct Users {
+    users: BTreeMap<String, User>,
+}
+
+impl Users {
+    /// Loads a users file, refusing a missing, corrupt or group/other
+    /// readable one, and any entry whose hash is not an argon2id PHC string.
+    pub fn load(path: &Path) -> Result<Users, String> {
+        let meta = match fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(format!(
+                    "users file {} does not exist: create it with \
+                     `etoken user add --users {0} NAME`",
+                    path.display()
+                ));
+            }
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "users file {} is readable or writable by group or others (mode {:04o}): \
+                 run `chmod 600 {0}`",
+                path.display(),
+                mode & 0o7777
+            ));
+        }
+        let mut text = Vec::new();
+        File::open(path)
+            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut text))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let corrupt = |reason: String| {
+            format!(
+                "users file {} is corrupt ({reason}): restore it from a copy",
+                path.display()
+            )
+        };
+        if text.len() as u64 > MAX_FILE_LEN {
+            return Err(corrupt(format!("larger than {MAX_FILE_LEN} bytes")));
+        }
+        let file: UsersFile = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(corrupt(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                file.format
+            )));
+        }
+        for (name, user) in &file.users {
+            check_name(name).map_err(|e| corrupt(format!("user {name:?}: {e}")))?;
+            match PasswordHash::new(&user.password) {
+                Ok(hash) if hash.algorithm.as_str() == ARGON2ID_IDENT.as_str() => {}
+                Ok(_) => return Err(corrupt(format!("user {name:?}: hash is not argon2id"))),
+                Err(e) => return Err(corrupt(format!("user {name:?}: hash: {e}"))),
+            }
+        }
+        Ok(Users { users: file.users })
+    }
+
+    /// Writes the file atomically with mode 0600.
+    pub fn store(&self, path: &Path) -> Result<(), String> {
+        let file = UsersFile {
+            format: FORMAT.into(),
+            users: self.users.clone(),
+        };
+        let mut text = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+        text.push(b'\n');
+        write_atomically(path, &text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Whether `name` is a user of this instance.
+    pub fn contains(&self, name: &str) -> bool {
+        self.users.contains_key(name)
+    }
+
+    /// The user names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// Sets `name`'s password (hashing it with argon2id and a random salt).
+    pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), String> {
+        check_name(name)?;
+        check_password(password)?;
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes())
+            .map_err(|e| format!("hashing the password: {e}"))?;
+        self.users.insert(
+            name.into(),
+            User {
+                password: hash.to_string(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether `password` is `name`'s. An unknown user costs the same hash
+    /// as a known one, so timing does not tell which users exist.
+    pub fn check_password(&self, name: &str, password: &str) -> bool {
+        let argon2 = Argon2::default();
+        let too_long = password.len() > MAX_PASSWORD_LEN;
+        let password = if too_long { "" } else { password };
+        match self.users.get(name) {
+            Some(user) => {
+                !too_long
+                    && argon2
+                        .verify_password(password.as_bytes(), user.password.as_str())
+                        .is_ok()
+            }
+            None => {
+                let _ = argon2.verify_password(password.as_bytes(), dummy_hash());
+                false
+            }
+        }
+    }
+}
+
+/// A hash of a random password, for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(random_password().as_bytes())
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// A user name: what a token's subject allows (1 to 255 bytes, no control
+/// characters), without surrounding whitespace.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err("a user name is 1 to 255 bytes".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a user name holds no control characters".into());
+    }
+    if name.trim() != name {
+        return Err("a user name does not start or end with whitespace".into());
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<(), String> {
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(format!("the password is over {MAX_PASSWORD_LEN} bytes"));
+    }
+    Ok(())
+}
+
+/// A random 24-character alphanumeric password (about 143 bits) from the
+/// thread's cryptographic RNG.
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    (0..24)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Writes `contents` so that a reader sees the old file or the new one:
+/// a hidden temporary file (mode 0600) in the same directory, fsynced, then
+/// renamed over `path`, then the directory fsynced.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let nonce: u32 = rand::random();
+    let temp = dir.join(format!(".{name}.{}-{nonce:08x}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    File::open(dir)?.sync_all()
+}
+
+/// The password for `user add`: stdin's first line when stdin is not a
+/// terminal, else prompted for twice.
+fn read_password(name: &str) -> Result<String, String> {
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_PASSWORD_LEN as u64 + 2)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password from stdin: {e}"))?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        return Ok(line.to_owned());
+    }
+    let first = rpassword::prompt_password(format!("password for {name}: "))
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let second =
+        rpassword::prompt_password("again: ").map_err(|e| format!("reading the password: {e}"))?;
+    if first != second {
+        return Err("the passwords differ; nothing changed".into());
+    }
+    Ok(first)
+}
+
+/// `user add`: creates the file if it does not exist.
+pub fn add(path: &Path, name: &str, replace: bool) -> Result<(), String> {
+    check_name(name).map_err(|e| format!("{name:?}: {e}"))?;
+    let mut users = if path.exists() {
+        Users::load(path)?
+    } else {
+        Users::default()
+    };
+    if users.contains(name) && !replace {
+        return Err(format!(
+            "user {name:?} already exists in {}: pass --replace to set a new password",
+            path.display()
+        ));
+    }
+    let password = read_password(name)?;
+    users.set_password(name, &password)?;
+    users.store(path)?;
+    println!("added user {name} to {}", path.display());
+    Ok(())
+}
+
+/// `user remove`.
+pub fn remove(path: &Path, name: &str) -> Result<(), String> {
+    let mut users = Users::load(path)?;
+    if users.users.remove(name).is_none() {
+        return Err(format!("no user {name:?} in {}", path.display()));
+    }
+    users.store(path)?;
+    println!("removed user {name} from {}", path.display());
+    Ok(())
+}
+
+/// `user list`.
+pub fn list(path: &Path) -> Result<(), String> {
+    for name in Users::load(path)?.names() {
+        println!("{name}");
+    }
+    Ok(())
+}
