@@ -98,8 +98,8 @@ impl Key {
         let id: KeyId = file.id.parse().map_err(|e| format!("id: {e}"))?;
         let created =
             OffsetDateTime::parse(file.created, &Rfc3339).map_err(|e| format!("created: {e}"))?;
-        if created.nanosecond() != 0 {
-            return Err("created: must be whole seconds".into());
+        if created.nanosecond() != 0 || !created.offset().is_utc() {
+            return Err("created: must be whole seconds in UTC (ending in Z)".into());
         }
         let mut secret = Zeroizing::new([0u8; KEY_LEN]);
         match URL_SAFE_NO_PAD.decode_slice(file.secret, secret.as_mut()) {
@@ -152,16 +152,16 @@ impl KeyRing {
             };
             let contents = read_secret_file(&path)?;
             let key = Key::from_key_file(&contents).map_err(|reason| corrupt(&path, reason))?;
-            if key.id().to_string() != stem {
-                let reason = format!("it holds key {} but is named {name}", key.id());
-                return Err(corrupt(&path, reason));
-            }
             if keys.iter().any(|k| k.id() == key.id()) {
                 let id = key.id();
                 return Err(KeyError::DuplicateKeyId {
                     id,
                     path: Some(path),
                 });
+            }
+            if key.id().to_string() != stem {
+                let reason = format!("it holds key {} but is named {name}", key.id());
+                return Err(corrupt(&path, reason));
             }
             keys.push(key);
         }

@@ -277,7 +277,9 @@ impl Eq for Key {}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRing {
+    /// Sorted by id, so two rings with the same keys compare equal.
     keys: Vec<Key>,
+    /// Index of the active key in `keys`.
     active: usize,
 }
 
@@ -305,14 +307,19 @@ impl KeyRing {
     /// assert!(ring.insert(key).is_err());
     /// ```
     pub fn insert(&mut self, key: Key) -> Result<(), KeyError> {
-        if self.get(key.id).is_some() {
-            return Err(KeyError::DuplicateKeyId {
+        match self.keys.binary_search_by_key(&key.id, |k| k.id) {
+            Ok(_) => Err(KeyError::DuplicateKeyId {
                 id: key.id,
                 path: None,
-            });
+            }),
+            Err(at) => {
+                self.keys.insert(at, key);
+                if at <= self.active {
+                    self.active += 1;
+                }
+                Ok(())
+            }
         }
-        self.keys.push(key);
-        Ok(())
     }
 
     /// Makes the key `id` the one that mints. The previous active key stays,
@@ -390,7 +397,7 @@ impl KeyRing {
         self.keys.iter().find(|k| k.id == id)
     }
 
-    /// Every key, the active one among them, in the order they were added.
+    /// Every key, the active one among them, in ascending order of id.
     ///
     /// ```
     /// use encapsulated_token::{Key, KeyRing};
@@ -414,9 +421,12 @@ impl KeyRing {
         self.keys.len()
     }
 
-    /// A ring from loaded keys; `keys` is not empty and `active` indexes it.
-    pub(crate) fn from_parts(keys: Vec<Key>, active: usize) -> Self {
-        debug_assert!(active < keys.len());
+    /// A ring from loaded keys: `keys` is not empty, has no duplicate id,
+    /// and `active` indexes it.
+    pub(crate) fn from_parts(mut keys: Vec<Key>, active: usize) -> Self {
+        let active_id = keys[active].id;
+        keys.sort_by_key(|k| k.id);
+        let active = keys.iter().position(|k| k.id == active_id).unwrap_or(0);
         Self { keys, active }
     }
 
