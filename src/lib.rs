@@ -49,3 +49,8 @@ pub use key_dir::RING_FILE;
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
 pub use verify::{DEFAULT_LEEWAY, VerifiedToken, Verifier, VerifyError};
+
+/// The README's examples compile and run as doctests, so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
