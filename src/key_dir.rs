@@ -26,7 +26,15 @@ use crate::keys::{KEY_LEN, Key, KeyError, KeyId, KeyRing};
 
 const KEY_FORMAT: &str = "encapsulated-token-key/1";
 const RING_FORMAT: &str = "encapsulated-token-ring/1";
-/// The file that names the active key.
+/// The file in a key directory that names the active key; every other key
+/// in the directory is verify-only.
+///
+/// ```
+/// use encapsulated_token::{Key, KeyRing, RING_FILE};
+/// let dir = tempfile::tempdir().unwrap();
+/// KeyRing::new(Key::generate().unwrap()).store(dir.path()).unwrap();
+/// assert!(dir.path().join(RING_FILE).is_file());
+/// ```
 pub const RING_FILE: &str = "ring.json";
 /// The extension of key files.
 const KEY_EXTENSION: &str = "key";
