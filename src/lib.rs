@@ -36,6 +36,8 @@
 
 mod claims;
 pub mod format;
+#[cfg(feature = "tower")]
+pub mod handler;
 mod inspect;
 mod key_dir;
 mod keys;

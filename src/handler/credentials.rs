@@ -1,0 +1,179 @@
+//! Finding the token in a request: `Authorization: Bearer`, else the login
+//! cookie among all the cookies of all the `Cookie` headers.
+
+use cookie::Cookie;
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+
+use super::error::AuthError;
+
+/// At most this many login cookies are tried. Several can arrive when stale
+/// cookies of the same name linger under another `Domain` or `Path`; a
+/// request stuffed with more is not worth more verifications.
+pub(crate) const MAX_COOKIE_CANDIDATES: usize = 4;
+
+/// The credential a request carries.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Credential<'h> {
+    /// The token after `Bearer `.
+    Bearer(&'h str),
+    /// The values of the login cookies, in the order the client sent them
+    /// (browsers put the most specific path first), at most
+    /// [`MAX_COOKIE_CANDIDATES`], never empty.
+    Cookies(Vec<&'h str>),
+}
+
+/// Finds the credential of a request. A bearer token wins over the cookie
+/// (see the module documentation of `handler` for why); an `Authorization`
+/// header with another scheme (`Basic`...) is not ours and is ignored.
+pub(crate) fn extract<'h>(
+    headers: &'h HeaderMap,
+    cookie_name: &str,
+) -> Result<Credential<'h>, AuthError> {
+    if let Some(token) = bearer(headers)? {
+        return Ok(Credential::Bearer(token));
+    }
+    let cookies = login_cookies(headers, cookie_name);
+    if cookies.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    Ok(Credential::Cookies(cookies))
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive, as
+/// RFC 9110 says), `None` without the header or with another scheme.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::BadAuthorization {
+            problem: "several Authorization headers",
+        });
+    }
+    let Ok(value) = value.to_str() else {
+        return Err(AuthError::BadAuthorization {
+            problem: "not visible ASCII",
+        });
+    };
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = token.trim_matches(' ');
+    if token.is_empty() {
+        return Err(AuthError::BadAuthorization {
+            problem: "Bearer scheme without a token",
+        });
+    }
+    Ok(Some(token))
+}
+
+/// The values of every cookie named `name`, across every `Cookie` header,
+/// parsed by the `cookie` crate. A header that is not UTF-8 or a cookie pair
+/// that does not parse belongs to some other application and is skipped.
+fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == name)
+        .filter_map(|cookie| cookie.value_raw())
+        .take(MAX_COOKIE_CANDIDATES)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others_and_across_headers() {
+        let h = headers(&[
+            (COOKIE, "a=1; b=2"),
+            (COOKIE, "theme=dark; login-token=et1.x; c=3"),
+        ]);
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["et1.x"])
+        );
+    }
+
+    #[test]
+    fn keeps_every_login_cookie_in_order_up_to_the_bound() {
+        let h = headers(&[
+            (COOKIE, "login-token=one; login-token=two"),
+            (
+                COOKIE,
+                "login-token=three; login-token=four; login-token=five",
+            ),
+        ]);
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["one", "two", "three", "four"])
+        );
+    }
+
+    #[test]
+    fn bearer_wins_over_cookie() {
+        let h = headers(&[(COOKIE, "login-token=c"), (AUTHORIZATION, "bearer  b ")]);
+        assert_eq!(extract(&h, "login-token").unwrap(), Credential::Bearer("b"));
+    }
+
+    #[test]
+    fn other_schemes_fall_back_to_the_cookie() {
+        let h = headers(&[(COOKIE, "login-token=c"), (AUTHORIZATION, "Basic YTpi")]);
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["c"])
+        );
+    }
+
+    #[test]
+    fn refuses_unusable_authorization() {
+        for h in [
+            headers(&[(AUTHORIZATION, "Bearer")]),
+            headers(&[(AUTHORIZATION, "Bearer   ")]),
+            headers(&[(AUTHORIZATION, "Bearer a"), (AUTHORIZATION, "Bearer b")]),
+        ] {
+            let err = extract(&h, "login-token").unwrap_err();
+            assert_eq!(err.kind(), "bad_authorization", "{h:?}");
+        }
+    }
+
+    #[test]
+    fn missing_when_no_cookie_has_the_name() {
+        let h = headers(&[(COOKIE, "login-tokenx=1; xlogin-token=2; garbage")]);
+        assert!(matches!(
+            extract(&h, "login-token"),
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            extract(&HeaderMap::new(), "login-token"),
+            Err(AuthError::Missing)
+        ));
+    }
+
+    #[test]
+    fn skips_non_utf8_cookie_headers() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(b"x=\xff").unwrap());
+        h.append(COOKIE, HeaderValue::from_static("login-token=t"));
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["t"])
+        );
+    }
+}

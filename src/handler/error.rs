@@ -1,0 +1,103 @@
+//! Why a request was not authenticated. For logs: the HTTP response never
+//! says which.
+
+use std::fmt;
+
+use crate::verify::VerifyError;
+
+use super::directory::DirectoryError;
+
+/// Why [`Authenticator::authenticate`](super::Authenticator::authenticate)
+/// refused a request. Log it; answer a uniform 401 whatever the variant
+/// (503 for [`AuthError::Directory`], which is not the client's fault).
+///
+/// ```
+/// use encapsulated_token::handler::{AuthConfig, AuthError, Authenticator};
+/// use encapsulated_token::{Key, KeyRing};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let auth = Authenticator::new(KeyRing::new(Key::generate()?), AuthConfig::new(),
+///     std::collections::HashSet::<String>::new())?;
+/// let err = auth.authenticate(&http::HeaderMap::new()).await.unwrap_err();
+/// assert!(matches!(err, AuthError::Missing));
+/// assert_eq!(err.kind(), "missing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Neither a bearer token nor the login cookie.
+    Missing,
+    /// The `Authorization` header is unusable: several of them, or a bearer
+    /// scheme with no token.
+    BadAuthorization {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The token did not verify (expired, bad tag, unknown key id...).
+    Token(VerifyError),
+    /// The token verified, but its subject is not a user of this instance.
+    UnknownUser {
+        /// The token's subject.
+        subject: String,
+    },
+    /// The user directory could not be asked.
+    Directory(DirectoryError),
+}
+
+impl AuthError {
+    /// A stable snake_case name, for logs and metrics: the
+    /// [`VerifyError::kind`] for token failures.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthError;
+    /// let err = AuthError::UnknownUser { subject: "alice".into() };
+    /// assert_eq!(err.kind(), "unknown_user");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::BadAuthorization { .. } => "bad_authorization",
+            Self::Token(e) => e.kind(),
+            Self::UnknownUser { .. } => "unknown_user",
+            Self::Directory(_) => "directory_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => {
+                f.write_str("no credentials: neither a bearer token nor the login cookie")
+            }
+            Self::BadAuthorization { problem } => {
+                write!(f, "unusable Authorization header: {problem}")
+            }
+            Self::Token(e) => e.fmt(f),
+            Self::UnknownUser { subject } => write!(
+                f,
+                "token for user {subject:?} verified, but no such user exists on this instance: \
+                 create or replicate the user here"
+            ),
+            Self::Directory(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(e) => Some(e),
+            Self::Directory(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<VerifyError> for AuthError {
+    fn from(e: VerifyError) -> Self {
+        Self::Token(e)
+    }
+}

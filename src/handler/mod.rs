@@ -1,0 +1,72 @@
+//! The authentication handler: what a web server embeds to accept encapsulated
+//! tokens from browsers (the `login-token` cookie) and from other servers
+//! (`Authorization: Bearer`).
+//!
+//! - [`Authenticator`] holds the key ring (swappable at runtime), the
+//!   [`AuthConfig`] and a [`UserDirectory`]. It reads credentials from request
+//!   headers ([`Authenticator::authenticate`]), mints login, logout and
+//!   refresh cookies, and is what a `GET /auth` endpoint for nginx
+//!   `auth_request` calls directly.
+//! - [`AuthLayer`] is a tower `Layer` around it: the [`Identity`] goes into
+//!   the request extensions, failures become a uniform 401 (or a 302 to a
+//!   login page), and a token past its refresh threshold comes back renewed.
+//! - With the `axum` feature, [`Identity`] and `Option<Identity>` are axum
+//!   extractors.
+//!
+//! **Which credential wins.** When a request carries both a bearer token and
+//! the cookie, the bearer token decides and the cookie is not looked at, not
+//! even if the bearer token is refused. The `Authorization` header is set
+//! explicitly by the client for this one request; a cookie is ambient, sent by
+//! a browser or an HTTP client's cookie jar whether the caller meant it or
+//! not. Letting the explicit credential win means a server-to-server client
+//! gets exactly the identity it asked for, and a refused bearer token is never
+//! masked by a leftover session cookie.
+//!
+//! **The token proves authentication only.** After the token verifies, the
+//! [`UserDirectory`] is asked whether the subject exists on *this* instance; a
+//! user unknown here is refused like a bad token.
+//!
+//! ```
+//! use encapsulated_token::handler::{AuthConfig, Authenticator};
+//! use encapsulated_token::{Key, KeyRing};
+//! use http::{HeaderMap, header};
+//! use std::collections::HashSet;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let ring = KeyRing::new(Key::generate()?);
+//! let users: HashSet<String> = ["alice".to_string()].into();
+//! let auth = Authenticator::new(ring, AuthConfig::new(), users)?;
+//!
+//! // At login (after the password check): a Set-Cookie header value.
+//! let set_cookie = auth.login_cookie("alice", [("role", "editor")])?;
+//! let token = set_cookie.to_str()?.split(';').next().unwrap().to_string();
+//!
+//! // On a later request, on any instance holding the same ring.
+//! let mut headers = HeaderMap::new();
+//! headers.insert(header::COOKIE, format!("theme=dark; {token}").parse()?);
+//! let identity = auth.authenticate(&headers).await?;
+//! assert_eq!(identity.subject, "alice");
+//! assert_eq!(identity.attribute("role"), Some("editor"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod authenticator;
+mod config;
+mod cookies;
+mod credentials;
+mod directory;
+mod error;
+#[cfg(feature = "axum")]
+mod extractors;
+mod identity;
+mod layer;
+
+pub use authenticator::Authenticator;
+pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SameSite};
+pub use directory::{DirectoryError, UserDirectory};
+pub use error::AuthError;
+#[cfg(feature = "axum")]
+pub use extractors::AuthRejection;
+pub use identity::{CredentialSource, Identity};
+pub use layer::{AuthLayer, AuthService};
