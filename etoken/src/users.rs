@@ -32,7 +32,7 @@ struct UsersFile {
     users: BTreeMap<String, User>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct User {
     /// The argon2id hash, as a PHC string.
@@ -40,7 +40,7 @@ struct User {
 }
 
 /// The users of one instance.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Users {
     users: BTreeMap<String, User>,
 }
@@ -124,7 +124,7 @@ impl Users {
     /// Sets `name`'s password (hashing it with argon2id and a random salt).
     pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), String> {
         check_name(name)?;
-        check_password(password)?;
+        validate_password(password)?;
         let hash = Argon2::default()
             .hash_password(password.as_bytes())
             .map_err(|e| format!("hashing the password: {e}"))?;
@@ -137,22 +137,27 @@ impl Users {
         Ok(())
     }
 
-    /// Whether `password` is `name`'s. An unknown user costs the same hash
-    /// as a known one, so timing does not tell which users exist.
-    pub fn check_password(&self, name: &str, password: &str) -> bool {
+    /// Checks `name`'s password; the error says why, for the log only (a
+    /// client is told the same for both). An unknown user costs the same
+    /// hash as a known one, so timing does not tell which users exist.
+    pub fn check_password(&self, name: &str, password: &str) -> Result<(), &'static str> {
         let argon2 = Argon2::default();
         let too_long = password.len() > MAX_PASSWORD_LEN;
-        let password = if too_long { "" } else { password };
+        let tried = if too_long { "" } else { password };
         match self.users.get(name) {
             Some(user) => {
-                !too_long
-                    && argon2
-                        .verify_password(password.as_bytes(), user.password.as_str())
-                        .is_ok()
+                let matches = argon2
+                    .verify_password(tried.as_bytes(), user.password.as_str())
+                    .is_ok();
+                match (too_long, matches) {
+                    (true, _) => Err("password too long"),
+                    (false, true) => Ok(()),
+                    (false, false) => Err("wrong password"),
+                }
             }
             None => {
-                let _ = argon2.verify_password(password.as_bytes(), dummy_hash());
-                false
+                let _ = argon2.verify_password(tried.as_bytes(), dummy_hash());
+                Err("unknown user")
             }
         }
     }
@@ -184,7 +189,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_password(password: &str) -> Result<(), String> {
+fn validate_password(password: &str) -> Result<(), String> {
     if password.is_empty() {
         return Err("the password is empty".into());
     }

@@ -1,12 +1,192 @@
-//! `etoken serve`: the publish-tier auth server.
+//! `etoken serve`: the publish-tier auth server. It logs users in against
+//! this instance's users file, sets the `login-token` cookie, answers nginx
+//! `auth_request` subrequests on `/auth`, and follows the key directory as
+//! operators rotate keys, without a restart.
+
+mod data;
+mod page;
+mod reload;
+mod routes;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
+use encapsulated_token::handler::{AuthConfig, Authenticator};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+use crate::keydir::{describe, open_ring};
+use crate::tokens::parse_ttl;
+use crate::users::Users;
+use reload::{LiveUsers, Watcher};
 
 /// `etoken serve`.
 #[derive(Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// The key directory. Without --keys and --users, the embedded default
+    /// ./etoken-data/ is used, and made on first start.
+    #[arg(long, value_name = "DIR", env = "ETOKEN_KEYS", requires = "users")]
+    keys: Option<PathBuf>,
+    /// The users file: who may log in, and who exists, on this instance.
+    #[arg(long, value_name = "FILE", env = "ETOKEN_USERS", requires = "keys")]
+    users: Option<PathBuf>,
+    /// The address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// This instance's name, sent in the X-Instance header of every
+    /// response [default: HOSTNAME:PORT].
+    #[arg(long, value_name = "NAME")]
+    instance: Option<String>,
+    /// The audience tokens are minted for and checked against.
+    #[arg(long, value_name = "A")]
+    audience: Option<String>,
+    /// The lifetime of a login token: 12h, 30m, 3600s.
+    #[arg(long, value_name = "TTL", default_value = "12h", value_parser = parse_ttl)]
+    ttl: Duration,
+    /// How often the key directory and users file are checked for changes
+    /// (SIGHUP checks at once).
+    #[arg(long, value_name = "PERIOD", default_value = "2s", value_parser = parse_ttl)]
+    reload_interval: Duration,
+    /// Cookies without the Secure attribute, for plain-http local
+    /// development only. On by default for the embedded default.
+    #[arg(long)]
+    insecure_cookies: bool,
+    /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
+    /// (negative = behind), to simulate clock skew in a farm.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    clock_offset: i64,
+}
 
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(_args: ServeArgs) -> Result<(), String> {
-    Err("serve: not built yet".into())
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    init_logging();
+    let (keys, users_file, embedded) = match (args.keys.clone(), args.users.clone()) {
+        (Some(keys), Some(users)) => (keys, users, false),
+        _ => {
+            let data = PathBuf::from(data::DATA_DIR);
+            if let Some(password) = data::bootstrap(&data)? {
+                println!(
+                    "created ./{}/ with a new key and user {}; its password, shown only now: {password}",
+                    data::DATA_DIR,
+                    data::ADMIN
+                );
+            }
+            let (keys, users) = data::paths(&data);
+            (keys, users, true)
+        }
+    };
+    let ring = open_ring(&keys).map_err(|e| format!("cannot start: {e}"))?;
+    let users = Users::load(&users_file).map_err(|e| format!("cannot start: {e}"))?;
+    let insecure = args.insecure_cookies || embedded;
+    let mut config = AuthConfig::new()
+        .with_lifetime(args.ttl)
+        .with_secure(!insecure)
+        .with_clock_offset(time::Duration::seconds(args.clock_offset));
+    if let Some(audience) = &args.audience {
+        config = config.with_audience(audience.as_str());
+    }
+    let live_users = LiveUsers::new(users);
+    let auth = Authenticator::new(ring.clone(), config, live_users.clone())
+        .map_err(|e| format!("cannot start: {e}"))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let instance = args
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
+        tracing::info!(
+            instance,
+            "keys from {}: {}",
+            keys.display(),
+            describe(&ring)
+        );
+        if args.clock_offset != 0 {
+            tracing::warn!(
+                "token clock shifted by {}s (--clock-offset, for tests only)",
+                args.clock_offset
+            );
+        }
+        if insecure {
+            tracing::warn!("cookies without Secure: plain-http local development only");
+        }
+        let watcher = Watcher {
+            keys,
+            users_file,
+            interval: args.reload_interval,
+            auth: auth.clone(),
+            users: live_users.clone(),
+            ring,
+        };
+        let watching = tokio::spawn(watcher.run());
+        let app = routes::router(routes::App::new(auth, live_users, &instance)?);
+        // The line tests and scripts wait for: the address actually bound.
+        println!("listening on http://{bound} as {instance}");
+        tracing::info!("listening on http://{bound}");
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        watching.abort();
+        served.map_err(|e| format!("server failed: {e}"))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: info).
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// Resolves on SIGTERM or SIGINT; requests in flight then finish.
+async fn shutdown_signal() {
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("no SIGTERM handler ({e})");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => tracing::info!("SIGTERM: shutting down gracefully"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down gracefully"),
+    }
+}
+
+/// The machine's name, for the default instance name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "etoken".into())
 }

@@ -1,0 +1,60 @@
+//! The two HTML pages: the login form, and the signed-in greeting with a
+//! logout button. Plain forms, no script, so they work behind any proxy.
+
+/// The login page; `resource` is where to go after logging in.
+pub fn login(resource: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    page(
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1>{error}\
+             <form method=\"post\" action=\"/j_security_check\">\
+             <label>User <input name=\"j_username\" autocomplete=\"username\" required autofocus></label>\
+             <label>Password <input name=\"j_password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+             <input type=\"hidden\" name=\"resource\" value=\"{}\">\
+             <button type=\"submit\">Sign in</button></form>",
+            escape(resource)
+        ),
+    )
+}
+
+/// The page for a signed-in user.
+pub fn signed_in(subject: &str, instance: &str) -> String {
+    page(
+        "Signed in",
+        &format!(
+            "<h1>Signed in as {}</h1><p>Served by instance {}.</p>\
+             <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+            escape(subject),
+            escape(instance)
+        ),
+    )
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;max-width:22em;margin:4em auto}}\
+         label{{display:block;margin:.5em 0}}input{{display:block;width:100%}}\
+         .error{{color:#b00}}</style></head><body>{body}</body></html>"
+    )
+}
+
+/// Escapes text for HTML content and double-quoted attributes.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
