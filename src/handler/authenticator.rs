@@ -194,6 +194,11 @@ impl Authenticator {
         OffsetDateTime::now_utc().saturating_add(self.shared.config.clock_offset())
     }
 
+    fn now_whole_seconds(&self) -> OffsetDateTime {
+        let now = self.now();
+        now - time::Duration::nanoseconds(i64::from(now.nanosecond()))
+    }
+
     /// Authenticates a request from its headers: finds the credential
     /// (bearer token first, then the login cookie), verifies it against the
     /// ring in use, then asks the user directory. The same check the
@@ -287,8 +292,7 @@ impl Authenticator {
     /// ```
     pub fn claims_for(&self, subject: impl Into<String>) -> Claims {
         let config = &self.shared.config;
-        let now = self.now();
-        let issued_at = now - time::Duration::nanoseconds(i64::from(now.nanosecond()));
+        let issued_at = self.now_whole_seconds();
         let lifetime = time::Duration::try_from(config.lifetime()).unwrap_or(time::Duration::MAX);
         Claims {
             subject: subject.into(),
@@ -352,7 +356,9 @@ impl Authenticator {
     /// token's remaining life on the token clock.
     fn cookie_for(&self, claims: &Claims) -> Result<HeaderValue, MintError> {
         let token = self.mint(claims)?;
-        let remaining = claims.expires_at - self.now();
+        // Whole seconds, as tokens and `Max-Age` count them: a fresh token's
+        // cookie lives exactly as long as the token.
+        let remaining = claims.expires_at - self.now_whole_seconds();
         cookies::set_cookie(&self.shared.config, &token, remaining).map_err(|_| {
             // Unreachable: the name is a checked HTTP token, the value
             // base64url, the attributes ASCII.
