@@ -1,0 +1,227 @@
+//! Running `etoken` as a process: CLI commands, and servers on 127.0.0.1
+//! whose stdout announces the bound address and whose stderr (the log) is
+//! collected for assertions. Shared by the server tests.
+#![allow(dead_code)] // each test file uses its own part of it
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long to wait for a server to say something before failing the test.
+/// A deadline for a hung process, not a measurement.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `etoken ARGS` in `cwd` with `stdin`; asserts success, returns stdout.
+pub fn etoken_ok(cwd: &Path, args: &[&str], stdin: &str) -> String {
+    let out = etoken(cwd, args, stdin);
+    assert!(
+        out.status.success(),
+        "etoken {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `etoken ARGS` in `cwd` with `stdin`.
+pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("ETOKEN_KEYS")
+        .env_remove("ETOKEN_USERS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etoken starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.as_bytes()).expect("stdin is written");
+    drop(input);
+    child.wait_with_output().expect("etoken runs")
+}
+
+/// A key directory and a users file with `users` (password = name + "-pw").
+pub fn setup(dir: &Path, users: &[&str]) {
+    etoken_ok(dir, &["key", "init", "--dir", "keys"], "");
+    for user in users {
+        etoken_ok(
+            dir,
+            &["user", "add", "--users", "users.json", user],
+            &format!("{user}-pw\n"),
+        );
+    }
+}
+
+/// A running `etoken serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The instance name it announced.
+    pub instance: String,
+    /// Everything it printed on stdout before the listening line.
+    pub banner: Vec<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `etoken serve ARGS --listen 127.0.0.1:0` in `cwd` and waits
+    /// for its listening line.
+    pub fn start(cwd: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+            .current_dir(cwd)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .env_remove("ETOKEN_KEYS")
+            .env_remove("ETOKEN_USERS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("etoken serve starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut banner = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line).expect("stdout reads");
+            if read == 0 {
+                let status = child.wait().expect("waits");
+                thread::sleep(Duration::from_millis(100)); // let the log reader finish
+                panic!(
+                    "etoken serve exited ({status}) before listening: {:?}",
+                    log.lock().unwrap()
+                );
+            }
+            let line = line.trim_end().to_owned();
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                let (addr, instance) = rest.split_once(" as ").expect("listening on ADDR as NAME");
+                let (addr, instance) = (addr.to_owned(), instance.to_owned());
+                // Keep draining stdout so the server never blocks on it.
+                thread::spawn(move || for _ in stdout.lines() {});
+                return Server {
+                    child,
+                    addr,
+                    instance,
+                    banner,
+                    log,
+                };
+            }
+            banner.push(line);
+        }
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until a log line contains `needle`, and returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}: {:?}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Sends a signal with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "etoken serve did not exit");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that does not follow redirects and keeps no cookies, so
+/// tests see exactly what the server sends.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+/// POSTs a login form body.
+pub async fn post_form(url: &str, body: &str) -> reqwest::Response {
+    client()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("request is answered")
+}
+
+/// Logs in and returns the `login-token=...` pair for a Cookie header.
+pub async fn login(server: &Server, user: &str, password: &str) -> String {
+    let response = post_form(
+        &server.url("/j_security_check"),
+        &format!("j_username={user}&j_password={password}"),
+    )
+    .await;
+    assert_eq!(response.status(), 303, "login of {user}");
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    let parsed = cookie::Cookie::parse(set_cookie.to_owned()).expect("a Set-Cookie");
+    format!("{}={}", parsed.name(), parsed.value())
+}
+
+/// `GET path` with extra headers.
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request is answered")
+}
