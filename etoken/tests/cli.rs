@@ -137,7 +137,7 @@ fn key_init_creates_parents_and_fails_cleanly_under_a_file() {
     let dir = tmp.path().join("no/such/parent/keys");
     ok(&["key", "init", "--dir", s(&dir)]);
     assert_eq!(keys_json(&dir).len(), 1);
-    assert_eq!(names(&dir.parent().unwrap()), vec!["keys".to_owned()]);
+    assert_eq!(names(dir.parent().unwrap()), vec!["keys".to_owned()]);
 
     let file = tmp.path().join("plain-file");
     fs::write(&file, "not a directory").unwrap();

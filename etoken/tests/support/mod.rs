@@ -84,43 +84,45 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("etoken serve starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = log.clone();
-        thread::spawn(move || {
+        let stderr = child.stderr.take();
+        let stdout = child.stdout.take();
+        // From here on, dropping `server` kills and reaps the child.
+        let mut server = Server {
+            child,
+            addr: String::new(),
+            instance: String::new(),
+            banner: Vec::new(),
+            log: Arc::new(Mutex::new(Vec::new())),
+        };
+        let sink = server.log.clone();
+        let stderr = stderr.expect("stderr is piped");
+        let reader = thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut banner = Vec::new();
+        let mut stdout = BufReader::new(stdout.expect("stdout is piped"));
         loop {
             let mut line = String::new();
-            let read = stdout.read_line(&mut line).expect("stdout reads");
-            if read == 0 {
-                let status = child.wait().expect("waits");
-                thread::sleep(Duration::from_millis(100)); // let the log reader finish
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                let status = server.wait();
+                let _ = reader.join();
                 panic!(
                     "etoken serve exited ({status}) before listening: {:?}",
-                    log.lock().unwrap()
+                    server.log()
                 );
             }
             let line = line.trim_end().to_owned();
             if let Some(rest) = line.strip_prefix("listening on http://") {
                 let (addr, instance) = rest.split_once(" as ").expect("listening on ADDR as NAME");
-                let (addr, instance) = (addr.to_owned(), instance.to_owned());
+                server.addr = addr.to_owned();
+                server.instance = instance.to_owned();
                 // Keep draining stdout so the server never blocks on it.
                 thread::spawn(move || for _ in stdout.lines() {});
-                return Server {
-                    child,
-                    addr,
-                    instance,
-                    banner,
-                    log,
-                };
+                return server;
             }
-            banner.push(line);
+            server.banner.push(line);
         }
     }
 
