@@ -291,11 +291,14 @@ impl Authenticator {
     /// assert_eq!(claims.expires_at - claims.issued_at, time::Duration::hours(12));
     /// ```
     pub fn claims_for(&self, subject: impl Into<String>) -> Claims {
+        self.claims_at(subject.into(), self.now_whole_seconds())
+    }
+
+    fn claims_at(&self, subject: String, issued_at: OffsetDateTime) -> Claims {
         let config = &self.shared.config;
-        let issued_at = self.now_whole_seconds();
         let lifetime = time::Duration::try_from(config.lifetime()).unwrap_or(time::Duration::MAX);
         Claims {
-            subject: subject.into(),
+            subject,
             issued_at,
             expires_at: issued_at.saturating_add(lifetime),
             token_id: TokenId::random(),
@@ -344,21 +347,22 @@ impl Authenticator {
         K: Into<String>,
         V: Into<String>,
     {
-        let mut claims = self.claims_for(subject);
+        let now = self.now_whole_seconds();
+        let mut claims = self.claims_at(subject.into(), now);
         claims.attributes = attributes
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        self.cookie_for(&claims)
+        self.cookie_for(&claims, now)
     }
 
     /// Mints `claims` into a `Set-Cookie` value whose `Max-Age` is the
-    /// token's remaining life on the token clock.
-    fn cookie_for(&self, claims: &Claims) -> Result<HeaderValue, MintError> {
+    /// token's remaining life as of `now` (whole seconds, as tokens and
+    /// `Max-Age` count them: a fresh token's cookie lives exactly as long as
+    /// the token).
+    fn cookie_for(&self, claims: &Claims, now: OffsetDateTime) -> Result<HeaderValue, MintError> {
         let token = self.mint(claims)?;
-        // Whole seconds, as tokens and `Max-Age` count them: a fresh token's
-        // cookie lives exactly as long as the token.
-        let remaining = claims.expires_at - self.now_whole_seconds();
+        let remaining = claims.expires_at - now;
         cookies::set_cookie(&self.shared.config, &token, remaining).map_err(|_| {
             // Unreachable: the name is a checked HTTP token, the value
             // base64url, the attributes ASCII.
@@ -450,10 +454,11 @@ impl Authenticator {
     /// # }).unwrap();
     /// ```
     pub fn refresh_cookie(&self, identity: &Identity) -> Result<HeaderValue, MintError> {
-        let mut claims = self.claims_for(identity.subject.clone());
+        let now = self.now_whole_seconds();
+        let mut claims = self.claims_at(identity.subject.clone(), now);
         claims.audience.clone_from(&identity.audience);
         claims.attributes.clone_from(&identity.attributes);
-        self.cookie_for(&claims)
+        self.cookie_for(&claims, now)
     }
 }
 

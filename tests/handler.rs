@@ -1,0 +1,673 @@
+//! The authentication handler through a real axum `Router`, each scenario run
+//! twice: in process with `oneshot`, and over real TCP on 127.0.0.1 with
+//! reqwest against `axum::serve`.
+#![cfg(feature = "axum")]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use cookie::Cookie;
+use encapsulated_token::handler::{
+    AuthConfig, Authenticator, CredentialSource, DirectoryError, Identity, UserDirectory,
+};
+use encapsulated_token::{Claims, Issuer, Key, KeyId, KeyRing};
+use tower::ServiceExt;
+
+// ---------------------------------------------------------------------------
+// The application under test.
+
+/// Users of this instance. `carol` has a valid token (same keys) but is not
+/// a user here.
+fn users() -> HashSet<String> {
+    ["alice", "bob"].map(String::from).into()
+}
+
+fn config() -> AuthConfig {
+    AuthConfig::new()
+        .with_audience("publish")
+        .with_refresh_after(0.5)
+}
+
+async fn me(identity: Identity) -> String {
+    let source = match identity.source {
+        CredentialSource::Cookie => "cookie",
+        CredentialSource::Bearer => "bearer",
+    };
+    format!("{} via {source}", identity.subject)
+}
+
+async fn hello(identity: Option<Identity>) -> String {
+    match identity {
+        Some(identity) => format!("hello {}", identity.subject),
+        None => "hello stranger".to_owned(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    user: String,
+}
+
+async fn login(State(auth): State<Authenticator>, Query(login): Query<Login>) -> impl IntoResponse {
+    // The password check is the server's business; here every known user
+    // may log in.
+    match auth.login_cookie(login.user, [("role", "editor")]) {
+        Ok(cookie) => ([(header::SET_COOKIE, cookie)], "welcome").into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+async fn logout(State(auth): State<Authenticator>, _identity: Identity) -> impl IntoResponse {
+    ([(header::SET_COOKIE, auth.logout_cookie())], "bye")
+}
+
+fn app(auth: &Authenticator) -> Router {
+    let api = Router::new()
+        .route("/api/me", get(me))
+        .route("/logout", post(logout))
+        .route_layer(auth.layer());
+    let pages = Router::new()
+        .route("/page", get(me))
+        .route_layer(auth.layer().redirect_to(HeaderValue::from_static("/login")));
+    let open = Router::new()
+        .route("/hello", get(hello))
+        .route_layer(auth.layer().optional());
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .merge(open)
+        .route("/login", post(login))
+        .route("/no-layer", get(me))
+        .with_state(auth.clone())
+}
+
+// ---------------------------------------------------------------------------
+// Two ways to send a request.
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Oneshot,
+    Tcp,
+}
+
+const TRANSPORTS: [Transport; 2] = [Transport::Oneshot, Transport::Tcp];
+
+struct Harness {
+    app: Router,
+    base: Option<String>,
+    client: reqwest::Client,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn set_cookies(&self) -> Vec<Cookie<'static>> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
+            .collect()
+    }
+
+    /// Status, headers and body, minus the `date` header a real server adds.
+    fn uniform_part(&self) -> (StatusCode, Vec<(String, Vec<u8>)>, String) {
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != header::DATE)
+            .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+            .collect();
+        (self.status, headers, self.body.clone())
+    }
+}
+
+impl Harness {
+    async fn start(transport: Transport, auth: &Authenticator) -> Self {
+        let app = app(auth);
+        let base = match transport {
+            Transport::Oneshot => None,
+            Transport::Tcp => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let served = app.clone();
+                tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+                Some(format!("http://{addr}"))
+            }
+        };
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .unwrap();
+        Self { app, base, client }
+    }
+
+    async fn send(&self, request: Request<String>) -> Reply {
+        match &self.base {
+            None => {
+                let response = self
+                    .app
+                    .clone()
+                    .oneshot(request.map(Body::from))
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap();
+                Reply {
+                    status,
+                    headers,
+                    body: String::from_utf8(bytes.to_vec()).unwrap(),
+                }
+            }
+            Some(base) => {
+                let (mut parts, body) = request.into_parts();
+                parts.uri = format!("{base}{}", parts.uri).parse().unwrap();
+                let request = reqwest::Request::try_from(Request::from_parts(parts, body)).unwrap();
+                let response = self.client.execute(request).await.unwrap();
+                Reply {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    body: response.text().await.unwrap(),
+                }
+            }
+        }
+    }
+
+    async fn get(&self, path: &str, headers: &[(header::HeaderName, String)]) -> Reply {
+        self.send(request("GET", path, headers)).await
+    }
+}
+
+fn request(method: &str, path: &str, headers: &[(header::HeaderName, String)]) -> Request<String> {
+    let mut builder = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(String::new()).unwrap()
+}
+
+fn cookie(token: &str) -> (header::HeaderName, String) {
+    (header::COOKIE, format!("login-token={token}"))
+}
+
+fn bearer(token: &str) -> (header::HeaderName, String) {
+    (header::AUTHORIZATION, format!("Bearer {token}"))
+}
+
+fn authenticator() -> Authenticator {
+    Authenticator::new(KeyRing::new(Key::generate().unwrap()), config(), users()).unwrap()
+}
+
+/// A token for `subject` minted `age` ago, with the configured lifetime.
+fn aged_token(auth: &Authenticator, subject: &str, age: time::Duration) -> String {
+    let mut claims = auth.claims_for(subject).with_attribute("role", "editor");
+    claims.issued_at -= age;
+    claims.expires_at -= age;
+    auth.mint(&claims).unwrap()
+}
+
+fn assert_unauthorized(reply: &Reply, context: &str) {
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{context}");
+    assert_eq!(reply.body, "", "{context}: the body says nothing");
+    assert_eq!(
+        reply.headers[header::WWW_AUTHENTICATE],
+        "Bearer",
+        "{context}"
+    );
+    assert!(
+        reply.set_cookies().is_empty(),
+        "{context}: never a cookie on a 401"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+#[tokio::test]
+async fn valid_cookie_is_accepted() {
+    let auth = authenticator();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let token = auth.mint(&auth.claims_for("alice")).unwrap();
+        let reply = h.get("/api/me", &[cookie(&token)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{transport:?}");
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+        assert!(
+            reply.set_cookies().is_empty(),
+            "{transport:?}: fresh, no refresh"
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_then_use_the_cookie_then_logout() {
+    let auth = authenticator();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.send(request("POST", "/login?user=alice", &[])).await;
+        assert_eq!(reply.status, StatusCode::OK, "{transport:?}");
+        let [set] = reply.set_cookies().try_into().unwrap();
+        assert_eq!(set.name(), "login-token");
+        assert_eq!(set.http_only(), Some(true));
+        assert_eq!(set.secure(), Some(true));
+        assert_eq!(set.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(set.path(), Some("/"));
+        assert_eq!(set.max_age(), Some(time::Duration::hours(12)));
+
+        let reply = h.get("/api/me", &[cookie(set.value())]).await;
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+
+        let reply = h
+            .send(request("POST", "/logout", &[cookie(set.value())]))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{transport:?}");
+        let [cleared] = reply.set_cookies().try_into().unwrap();
+        assert_eq!(cleared.name_value(), ("login-token", ""));
+        assert_eq!(cleared.max_age(), Some(time::Duration::ZERO));
+        assert_eq!(cleared.http_only(), set.http_only());
+        assert_eq!(cleared.secure(), set.secure());
+        assert_eq!(cleared.same_site(), set.same_site());
+        assert_eq!(cleared.path(), set.path());
+
+        // What a browser sends once the cookie is dropped: nothing.
+        assert_unauthorized(&h.get("/api/me", &[]).await, "after logout");
+    }
+}
+
+#[tokio::test]
+async fn expired_forged_foreign_and_unknown_user_get_the_same_401() {
+    let auth = authenticator();
+    let ring = auth.ring();
+    let key_id: KeyId = ring.active().id();
+
+    let expired = aged_token(&auth, "alice", time::Duration::hours(13));
+    // A forger who knows the key id but not the secret.
+    let forger = Key::from_secret(key_id, [7; 32], time::OffsetDateTime::now_utc());
+    let forged = Issuer::new(KeyRing::new(forger))
+        .mint(&auth.claims_for("alice"))
+        .unwrap();
+    // A good token with one payload character changed.
+    let good = auth.mint(&auth.claims_for("alice")).unwrap();
+    let mut altered = good.clone().into_bytes();
+    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    // Another farm's keys.
+    let foreign = Issuer::new(KeyRing::new(Key::generate().unwrap()))
+        .mint(&auth.claims_for("alice"))
+        .unwrap();
+    // Keys fine, user unknown here.
+    let carol = auth.mint(&auth.claims_for("carol")).unwrap();
+    let other_audience = auth
+        .mint(&Claims {
+            audience: Some("author".into()),
+            ..auth.claims_for("alice")
+        })
+        .unwrap();
+
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let missing = h.get("/api/me", &[]).await;
+        assert_unauthorized(&missing, "missing");
+        for (name, headers) in [
+            ("expired", vec![cookie(&expired)]),
+            ("forged", vec![cookie(&forged)]),
+            ("altered", vec![cookie(&altered)]),
+            ("foreign key", vec![cookie(&foreign)]),
+            ("unknown user", vec![cookie(&carol)]),
+            ("unknown user, bearer", vec![bearer(&carol)]),
+            ("wrong audience", vec![bearer(&other_audience)]),
+            ("garbage", vec![cookie("hello")]),
+            (
+                "empty bearer",
+                vec![(header::AUTHORIZATION, "Bearer ".into())],
+            ),
+        ] {
+            let reply = h.get("/api/me", &headers).await;
+            let context = format!("{transport:?} {name}");
+            assert_unauthorized(&reply, &context);
+            assert_eq!(reply.uniform_part(), missing.uniform_part(), "{context}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bearer_token_is_accepted_and_never_refreshed() {
+    let auth = authenticator();
+    let old = aged_token(&auth, "bob", time::Duration::hours(11));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/api/me", &[bearer(&old)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{transport:?}");
+        assert_eq!(reply.body, "bob via bearer", "{transport:?}");
+        assert!(reply.set_cookies().is_empty(), "{transport:?}");
+    }
+}
+
+#[tokio::test]
+async fn bearer_wins_over_cookie_even_when_refused() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    let bob = auth.mint(&auth.claims_for("bob")).unwrap();
+    let expired = aged_token(&auth, "bob", time::Duration::hours(13));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/api/me", &[cookie(&alice), bearer(&bob)]).await;
+        assert_eq!(reply.body, "bob via bearer", "{transport:?}");
+        let reply = h.get("/api/me", &[cookie(&alice), bearer(&expired)]).await;
+        assert_unauthorized(
+            &reply,
+            "a refused bearer token is not rescued by the cookie",
+        );
+        // Another scheme is not ours: the cookie decides.
+        let basic = (header::AUTHORIZATION, "Basic YWxpY2U6cHc=".to_owned());
+        let reply = h.get("/api/me", &[basic, cookie(&alice)]).await;
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+    }
+}
+
+#[tokio::test]
+async fn cookie_found_among_several_cookie_headers() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    let stale = aged_token(&auth, "alice", time::Duration::hours(20));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let headers = [
+            (header::COOKIE, "theme=dark; lang=fr".to_owned()),
+            (
+                header::COOKIE,
+                format!("tracking=1; login-token={alice}; x=y"),
+            ),
+            (header::COOKIE, "last=1".to_owned()),
+        ];
+        let reply = h.get("/api/me", &headers).await;
+        assert_eq!(reply.status, StatusCode::OK, "{transport:?}");
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+
+        // A stale login cookie (another Domain) ahead of the good one.
+        let headers = [
+            (header::COOKIE, format!("login-token={stale}")),
+            (header::COOKIE, format!("a=b; login-token={alice}")),
+        ];
+        let reply = h.get("/api/me", &headers).await;
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_past_the_threshold_and_not_before() {
+    let auth = authenticator();
+    let young = aged_token(
+        &auth,
+        "alice",
+        time::Duration::hours(5) + time::Duration::minutes(59),
+    );
+    let old = aged_token(
+        &auth,
+        "alice",
+        time::Duration::hours(6) + time::Duration::minutes(1),
+    );
+    let old_id = auth.verifier().verify(&old).unwrap().token_id();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/api/me", &[cookie(&young)]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            reply.set_cookies().is_empty(),
+            "{transport:?}: under half its life"
+        );
+
+        let reply = h.get("/api/me", &[cookie(&old)]).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        let [fresh] = reply.set_cookies().try_into().unwrap();
+        assert_eq!(fresh.name(), "login-token");
+        assert_eq!(fresh.max_age(), Some(time::Duration::hours(12)));
+        assert_eq!(fresh.http_only(), Some(true));
+        assert_eq!(fresh.secure(), Some(true));
+        assert_eq!(fresh.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(fresh.path(), Some("/"));
+
+        let before = auth.verifier().verify(&old).unwrap().to_claims();
+        let after = auth.verifier().verify(fresh.value()).unwrap().to_claims();
+        assert_eq!(after.subject, before.subject);
+        assert_eq!(after.audience, before.audience);
+        assert_eq!(after.attributes, before.attributes);
+        assert_ne!(after.token_id, old_id);
+        assert!(after.expires_at > before.expires_at + time::Duration::hours(6));
+        assert_eq!(
+            after.expires_at - after.issued_at,
+            time::Duration::hours(12)
+        );
+
+        // The new cookie works, and is itself too young to refresh.
+        let reply = h.get("/api/me", &[cookie(fresh.value())]).await;
+        assert_eq!(reply.body, "alice via cookie");
+        assert!(reply.set_cookies().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn logout_is_not_overridden_by_a_refresh() {
+    let auth = authenticator();
+    let old = aged_token(&auth, "alice", time::Duration::hours(10));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.send(request("POST", "/logout", &[cookie(&old)])).await;
+        let [only] = reply.set_cookies().try_into().unwrap();
+        assert_eq!(only.value(), "", "{transport:?}: the logout cookie, alone");
+        assert_eq!(only.max_age(), Some(time::Duration::ZERO));
+    }
+}
+
+#[tokio::test]
+async fn browser_mode_redirects_to_the_login_page() {
+    let auth = authenticator();
+    let expired = aged_token(&auth, "alice", time::Duration::hours(13));
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        for headers in [vec![], vec![cookie(&expired)]] {
+            let reply = h.get("/page", &headers).await;
+            assert_eq!(reply.status, StatusCode::FOUND, "{transport:?}");
+            assert_eq!(reply.headers[header::LOCATION], "/login");
+            assert_eq!(reply.body, "");
+            assert!(reply.set_cookies().is_empty());
+        }
+        let reply = h.get("/page", &[cookie(&alice)]).await;
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+    }
+}
+
+#[tokio::test]
+async fn optional_layer_and_extractor() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    let old = aged_token(&auth, "alice", time::Duration::hours(7));
+    let expired = aged_token(&auth, "alice", time::Duration::hours(13));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        assert_eq!(h.get("/hello", &[]).await.body, "hello stranger");
+        assert_eq!(
+            h.get("/hello", &[cookie(&expired)]).await.body,
+            "hello stranger"
+        );
+        assert_eq!(h.get("/hello", &[cookie(&alice)]).await.body, "hello alice");
+        let reply = h.get("/hello", &[cookie(&old)]).await;
+        assert_eq!(reply.body, "hello alice", "{transport:?}");
+        assert_eq!(
+            reply.set_cookies().len(),
+            1,
+            "refreshed behind an optional layer too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn extractor_without_a_layer_is_a_server_error() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/no-layer", &[cookie(&alice)]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{transport:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_swaps_the_ring_and_moves_sessions_to_the_new_key() {
+    let auth = authenticator();
+    let old_ring = auth.ring();
+    let old_token = auth.mint(&auth.claims_for("alice")).unwrap();
+
+    // Phase 2 of a rotation: a new active key, the old one verify-only.
+    let mut rotated = (*old_ring).clone();
+    let new_key = Key::generate().unwrap();
+    let new_id = new_key.id();
+    rotated.insert(new_key).unwrap();
+    rotated.promote(new_id).unwrap();
+    auth.replace_ring(rotated.clone());
+
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/api/me", &[cookie(&old_token)]).await;
+        assert_eq!(reply.body, "alice via cookie", "{transport:?}");
+        let [fresh] = reply.set_cookies().try_into().unwrap();
+        let verified = auth.verifier().verify(fresh.value()).unwrap();
+        assert_eq!(verified.key_id(), new_id, "re-minted with the active key");
+    }
+
+    // The old key retired: its tokens stop working on the next request.
+    rotated.retire(old_ring.active().id()).unwrap();
+    auth.replace_ring(rotated);
+    let h = Harness::start(Transport::Oneshot, &auth).await;
+    assert_unauthorized(
+        &h.get("/api/me", &[cookie(&old_token)]).await,
+        "retired key",
+    );
+}
+
+#[tokio::test]
+async fn clock_offset_models_a_skewed_instance() {
+    let auth = authenticator();
+    let token = auth.mint(&auth.claims_for("alice")).unwrap();
+    let skewed = |offset| {
+        let config = config().with_clock_offset(offset);
+        Authenticator::new(auth.ring(), config, users()).unwrap()
+    };
+    // 10 s behind: within the 30 s leeway.
+    let slightly = skewed(time::Duration::seconds(-10));
+    let h = Harness::start(Transport::Tcp, &slightly).await;
+    assert_eq!(
+        h.get("/api/me", &[cookie(&token)]).await.status,
+        StatusCode::OK
+    );
+    // 10 minutes behind: the token looks issued in the future.
+    let far = skewed(time::Duration::minutes(-10));
+    let h = Harness::start(Transport::Tcp, &far).await;
+    assert_unauthorized(&h.get("/api/me", &[cookie(&token)]).await, "clock behind");
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        format!("login-token={token}").parse().unwrap(),
+    );
+    let err = far.authenticate(&headers).await.unwrap_err();
+    assert_eq!(err.kind(), "not_yet_valid");
+}
+
+/// A user store that is down.
+struct Down;
+
+impl UserDirectory for Down {
+    async fn contains(&self, _subject: &str) -> Result<bool, DirectoryError> {
+        Err(DirectoryError::new("connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn directory_outage_is_503_not_401() {
+    let ring = KeyRing::new(Key::generate().unwrap());
+    let auth = Authenticator::new(ring, config(), Down).unwrap();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let reply = h.get("/page", &[cookie(&alice)]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{transport:?}: no redirect"
+        );
+        assert!(reply.set_cookies().is_empty());
+    }
+}
+
+/// Collects what `tracing` writes.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_reason_is_logged_and_never_sent() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let auth = authenticator();
+    let expired = aged_token(&auth, "alice", time::Duration::hours(13));
+    let carol = auth.mint(&auth.claims_for("carol")).unwrap();
+
+    let replies = tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let h = Harness::start(Transport::Oneshot, &auth).await;
+            [
+                h.get("/api/me", &[cookie(&expired)]).await,
+                h.get("/api/me", &[bearer(&carol)]).await,
+            ]
+        })
+    });
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("reason=\"expired\""), "{logs}");
+    assert!(logs.contains("token expired at"), "{logs}");
+    assert!(logs.contains("reason=\"unknown_user\""), "{logs}");
+    assert!(logs.contains("\"carol\""), "{logs}");
+    for reply in replies {
+        assert_unauthorized(&reply, "logged");
+        let sent = format!("{:?}{}", reply.headers, reply.body);
+        assert!(
+            !sent.contains("expired") && !sent.contains("carol"),
+            "{sent}"
+        );
+    }
+}
