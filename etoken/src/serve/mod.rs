@@ -128,7 +128,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         if insecure {
             tracing::warn!("cookies without Secure: plain-http local development only");
         }
+        let shutdown = shutdown_signal()?;
+        let hangups = signal(SignalKind::hangup())
+            .map_err(|e| format!("cannot install a SIGHUP handler: {e}"))?;
         let watcher = Watcher {
+            hangups,
             keys,
             users_file,
             interval: args.reload_interval,
@@ -142,7 +146,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await;
         watching.abort();
         served.map_err(|e| format!("server failed: {e}"))?;
@@ -162,23 +166,20 @@ fn init_logging() {
         .try_init();
 }
 
-/// Resolves on SIGTERM or SIGINT; requests in flight then finish.
-async fn shutdown_signal() {
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("no SIGTERM handler ({e})");
-                std::future::pending::<()>().await;
-            }
+/// Resolves on SIGTERM or SIGINT; requests in flight then finish. The
+/// handlers are installed before the server announces itself, so a signal
+/// sent right after the listening line is never fatal.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    let handler =
+        |kind, name| signal(kind).map_err(|e| format!("cannot install a {name} handler: {e}"));
+    let mut terminate = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = handler(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: shutting down gracefully"),
         }
-    };
-    tokio::select! {
-        _ = terminate => tracing::info!("SIGTERM: shutting down gracefully"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down gracefully"),
-    }
+    })
 }
 
 /// The machine's name, for the default instance name.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use encapsulated_token::KeyRing;
 use encapsulated_token::handler::{Authenticator, DirectoryError, UserDirectory};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::Signal;
 
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
@@ -51,6 +51,8 @@ impl UserDirectory for LiveUsers {
 
 /// Watches the key directory and the users file.
 pub struct Watcher {
+    /// Installed before the server announces itself.
+    pub hangups: Signal,
     pub keys: PathBuf,
     pub users_file: PathBuf,
     pub interval: Duration,
@@ -62,13 +64,6 @@ pub struct Watcher {
 impl Watcher {
     /// Polls until the task is dropped.
     pub async fn run(mut self) {
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(stream) => Some(stream),
-            Err(e) => {
-                tracing::warn!("no SIGHUP handler ({e}); polling only");
-                None
-            }
-        };
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate
@@ -76,25 +71,21 @@ impl Watcher {
         loop {
             let hangup = tokio::select! {
                 _ = ticker.tick() => false,
-                Some(()) = async {
-                    match hangups.as_mut() {
-                        Some(stream) => stream.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => true,
+                Some(()) = self.hangups.recv() => true,
             };
             if hangup {
                 tracing::info!("SIGHUP: reloading the key directory and the users file");
             }
             let error = self.check(hangup).await;
-            if error.is_some() && error != last_error {
-                if let Some(reason) = &error {
-                    tracing::error!(
-                        "reload refused, keeping the previous ring and users: {reason}"
-                    );
+            // Each distinct failure once, not every poll.
+            match (&error, &last_error) {
+                (Some(reason), last) if last.as_ref() != Some(reason) => {
+                    tracing::error!("reload refused, keeping the previous ring and users: {reason}")
                 }
-            } else if error.is_none() && last_error.is_some() {
-                tracing::info!("reload: the key directory and the users file load again");
+                (None, Some(_)) => {
+                    tracing::info!("reload: the key directory and the users file load again")
+                }
+                _ => {}
             }
             last_error = error;
         }

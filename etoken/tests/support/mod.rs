@@ -38,8 +38,11 @@ pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("etoken starts");
     let mut input = child.stdin.take().expect("stdin is piped");
-    input.write_all(stdin.as_bytes()).expect("stdin is written");
-    drop(input);
+    // A command that fails before reading stdin closes it: not an error here.
+    match input.write_all(stdin.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
+        _ => drop(input),
+    }
     child.wait_with_output().expect("etoken runs")
 }
 
@@ -138,14 +141,24 @@ impl Server {
 
     /// Waits until a log line contains `needle`, and returns it.
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.wait_for_logs(needle, 1).pop().expect("one line")
+    }
+
+    /// Waits until `count` log lines contain `needle`, and returns them.
+    pub fn wait_for_logs(&self, needle: &str, count: usize) -> Vec<String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(line) = self.log().into_iter().find(|l| l.contains(needle)) {
-                return line;
+            let lines: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect();
+            if lines.len() >= count {
+                return lines;
             }
             assert!(
                 Instant::now() < deadline,
-                "no log line with {needle:?}: {:?}",
+                "fewer than {count} log lines with {needle:?}: {:?}",
                 self.log()
             );
             thread::sleep(Duration::from_millis(20));
