@@ -175,6 +175,11 @@ pub(crate) fn check_text(bytes: &[u8], max: usize) -> Result<(), FieldError> {
     if bytes.len() > max {
         return Err((max, "is longer than its bound"));
     }
+    // Fast path, one pass: printable ASCII (nearly every claim) is valid
+    // UTF-8 without control characters.
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if let Err(e) = std::str::from_utf8(bytes) {
         return Err((e.valid_up_to(), "is not valid UTF-8"));
     }
@@ -259,11 +264,12 @@ impl Reader<'_> {
         Ok(u64::from_be_bytes(be))
     }
 
-    /// A length-prefixed field, checked with `check`.
+    /// A length-prefixed field, checked with `check` (generic, so each
+    /// check is inlined rather than called through a pointer).
     fn field(
         &mut self,
         part: &'static str,
-        check: fn(&[u8]) -> Result<(), FieldError>,
+        check: impl Fn(&[u8]) -> Result<(), FieldError>,
     ) -> Result<Range<usize>, PayloadError> {
         let len = usize::from(self.u8(part)?);
         let range = self.take(len, part)?;
