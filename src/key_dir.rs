@@ -140,7 +140,7 @@ impl KeyRing {
             }
             Err(source) => return Err(io_error(dir, source)),
         };
-        let mut keys: Vec<Key> = Vec::new();
+        let mut loaded: Vec<(PathBuf, Key)> = Vec::new();
         let mut ring_file = None;
         let mut names: Vec<PathBuf> = entries
             .map(|entry| entry.map(|e| e.path()).map_err(|e| io_error(dir, e)))
@@ -155,24 +155,30 @@ impl KeyRing {
                 ring_file = Some(read_small(&path)?);
                 continue;
             }
-            let Some(stem) = name.strip_suffix(".key") else {
+            if !name.ends_with(".key") {
                 return Err(KeyError::UnexpectedFile { path });
-            };
+            }
             let contents = read_secret_file(&path)?;
             let key = Key::from_key_file(&contents).map_err(|reason| corrupt(&path, reason))?;
-            if keys.iter().any(|k| k.id() == key.id()) {
-                let id = key.id();
+            loaded.push((path, key));
+        }
+        // Duplicates first: a copy under another key's name is a duplicate,
+        // whichever of the two files sorts first.
+        for (at, (path, key)) in loaded.iter().enumerate() {
+            if loaded[..at].iter().any(|(_, k)| k.id() == key.id()) {
                 return Err(KeyError::DuplicateKeyId {
-                    id,
-                    path: Some(path),
+                    id: key.id(),
+                    path: Some(path.clone()),
                 });
             }
-            if key.id().to_string() != stem {
-                let reason = format!("it holds key {} but is named {name}", key.id());
-                return Err(corrupt(&path, reason));
-            }
-            keys.push(key);
         }
+        for (path, key) in &loaded {
+            if path.file_stem().and_then(|s| s.to_str()) != Some(&key.id().to_string()) {
+                let reason = format!("it holds key {}; name it {0}.key", key.id());
+                return Err(corrupt(path, reason));
+            }
+        }
+        let keys: Vec<Key> = loaded.into_iter().map(|(_, key)| key).collect();
         if keys.is_empty() {
             return Err(KeyError::EmptyRing { path: dir.into() });
         }

@@ -173,20 +173,34 @@ fn key_file_under_another_name_is_refused() {
 }
 
 #[test]
-fn two_files_with_one_key_are_refused() {
-    let (dir, mut ring) = stored(1);
-    let key = ring.active().clone();
-    ring.insert(Key::generate().unwrap()).unwrap();
-    ring.store(dir.path()).unwrap();
-    let other = ring.keys().find(|k| k.id() != key.id()).unwrap();
-    // The file named after `other` now holds a copy of `key`.
-    fs::copy(key_path(dir.path(), &key), key_path(dir.path(), other)).unwrap();
-    let err = KeyRing::load(dir.path()).unwrap_err();
-    assert!(matches!(err, KeyError::DuplicateKeyId { .. }), "{err:?}");
-    assert!(err.to_string().contains("remove one copy"));
+fn two_files_with_one_key_are_refused_whichever_sorts_first() {
+    let key = |id: [u8; 4]| {
+        Key::from_secret(
+            encapsulated_token::KeyId::from_bytes(id),
+            [id[3]; 32],
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    };
+    let (low, high) = (key([0, 0, 0, 1]), key([0, 0, 0, 2]));
+    // A copy of `low` under `high`'s name, then of `high` under `low`'s.
+    for (copied, overwritten) in [(&low, &high), (&high, &low)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ring = KeyRing::new(low.clone());
+        ring.insert(high.clone()).unwrap();
+        ring.store(dir.path()).unwrap();
+        fs::copy(
+            key_path(dir.path(), copied),
+            key_path(dir.path(), overwritten),
+        )
+        .unwrap();
+        let err = KeyRing::load(dir.path()).unwrap_err();
+        assert!(matches!(err, KeyError::DuplicateKeyId { .. }), "{err:?}");
+        assert!(err.to_string().contains("remove one copy"));
+    }
 
     // In memory, a ring refuses a second key with one id too.
-    let err = ring.insert(key).unwrap_err();
+    let mut ring = KeyRing::new(low.clone());
+    let err = ring.insert(low).unwrap_err();
     assert!(matches!(err, KeyError::DuplicateKeyId { .. }), "{err:?}");
 }
 
