@@ -256,6 +256,9 @@ fn scaling_group(c: &mut Criterion) {
         .collect();
 
     let mut group = c.benchmark_group("scaling");
+    // A sample is a thousand verifies per thread or more: fewer samples
+    // fit the measurement time.
+    group.sample_size(30);
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements((threads * BATCH) as u64));
         group.bench_function(format!("threads_{threads}"), |b| {

@@ -217,8 +217,7 @@ impl Verifier {
 
         // 5. Tag, compared in constant time, before any byte of the payload
         //    is trusted.
-        let expected = key.tag(signed);
-        if !bool::from(expected.ct_eq(tag)) {
+        if !tags_match(&key.tag(signed), tag) {
             return Err(VerifyError::BadTag { key_id });
         }
 
@@ -256,6 +255,21 @@ impl Verifier {
             layout,
         })
     }
+}
+
+/// Whether `tag` is `expected`, in constant time. `subtle` compares slices
+/// a byte at a time, each behind an optimisation barrier; comparing the 32
+/// bytes as four 64-bit words is as constant-time with an eighth of the
+/// barriers. (A tag's length is public: it is fixed by the format.)
+fn tags_match(expected: &[u8; TAG_LEN], tag: &[u8]) -> bool {
+    fn words(bytes: &[u8]) -> [u64; TAG_LEN / 8] {
+        let mut words = [0u64; TAG_LEN / 8];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        }
+        words
+    }
+    tag.len() == TAG_LEN && bool::from(words(expected).ct_eq(&words(tag)))
 }
 
 /// Whole seconds since the Unix epoch, rounded down as
@@ -678,6 +692,18 @@ impl std::error::Error for VerifyError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_match_only_the_same_32_bytes() {
+        let expected: [u8; TAG_LEN] = std::array::from_fn(|i| i as u8);
+        assert!(tags_match(&expected, &expected));
+        for at in 0..TAG_LEN {
+            let mut other = expected;
+            other[at] ^= 0x80;
+            assert!(!tags_match(&expected, &other), "byte {at}");
+        }
+        assert!(!tags_match(&expected, &expected[..TAG_LEN - 1]));
+    }
 
     #[test]
     fn unix_seconds_agrees_with_time_on_both_sides_of_the_epoch() {
