@@ -308,14 +308,28 @@ fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     {
         return Ok(());
     }
-    write_atomically(path, contents)
+    write_file_atomically(path, contents).map_err(|e| io_error(path, e))
 }
 
-/// Writes `contents` to `path` so that a reader sees the old file or the new
-/// one, never a part: a hidden temporary file in the same directory, created
-/// with mode 0600, written, fsynced, then renamed over `path`.
-pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// Writes `contents` to `path` so that a reader sees the old file or the
+/// new one, never a part, even across a crash: a hidden temporary file
+/// `.NAME.*.tmp` in the same directory, created with mode 0600, written,
+/// fsynced, renamed over `path`, then the directory fsynced. Key files are
+/// written this way; so should anything else secret be (a users file).
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("users.json");
+/// encapsulated_token::write_file_atomically(&path, b"{}").unwrap();
+/// assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+/// assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+/// ```
+pub fn write_file_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let nonce: u32 = rand::random();
     let temp = dir.join(format!(".{name}.{}-{nonce:08x}.tmp", std::process::id()));
@@ -329,11 +343,11 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), KeyEr
         file.sync_all()?;
         fs::rename(&temp, path)
     })();
-    if let Err(source) = result {
+    if result.is_err() {
         let _ = fs::remove_file(&temp);
-        return Err(io_error(path, source));
     }
-    sync_dir(dir)
+    result?;
+    File::open(dir)?.sync_all()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), KeyError> {

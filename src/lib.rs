@@ -47,7 +47,7 @@ mod verify;
 pub use claims::{Claims, ParseHexError, TokenId};
 pub use format::MAX_TOKEN_LEN;
 pub use inspect::{UnverifiedToken, decode_unverified};
-pub use key_dir::RING_FILE;
+pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
 pub use verify::{DEFAULT_LEEWAY, VerifiedToken, Verifier, VerifyError};

@@ -10,9 +10,9 @@
 //! directory) with mode 0600; refused when group or others can read it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, ErrorKind, IsTerminal, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::{BufRead, ErrorKind, IsTerminal, Read};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -108,7 +108,8 @@ impl Users {
         };
         let mut text = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
         text.push(b'\n');
-        write_atomically(path, &text).map_err(|e| format!("{}: {e}", path.display()))
+        encapsulated_token::write_file_atomically(path, &text)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Whether `name` is a user of this instance.
@@ -206,34 +207,6 @@ pub fn random_password() -> String {
     (0..24)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect()
-}
-
-/// Writes `contents` so that a reader sees the old file or the new one:
-/// a hidden temporary file (mode 0600) in the same directory, fsynced, then
-/// renamed over `path`, then the directory fsynced.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let nonce: u32 = rand::random();
-    let temp = dir.join(format!(".{name}.{}-{nonce:08x}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result?;
-    File::open(dir)?.sync_all()
 }
 
 /// The password for `user add`: stdin's first line when stdin is not a
