@@ -107,7 +107,10 @@ impl Key {
         let created =
             OffsetDateTime::parse(file.created, &Rfc3339).map_err(|e| format!("created: {e}"))?;
         if created.nanosecond() != 0 || !created.offset().is_utc() {
-            return Err("created: must be whole seconds at UTC offset zero, such as 2026-01-31T12:00:00Z".into());
+            return Err(
+                "created: must be whole seconds at UTC offset zero, such as 2026-01-31T12:00:00Z"
+                    .into(),
+            );
         }
         let mut secret = Zeroizing::new([0u8; KEY_LEN]);
         match URL_SAFE_NO_PAD.decode_slice(file.secret, secret.as_mut()) {
