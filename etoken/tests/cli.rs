@@ -2,32 +2,18 @@
 //! subcommand, and bad input that must get a clear message, a non-zero exit
 //! and leave nothing half-written.
 
+mod support;
+
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
-/// Runs `etoken ARGS` with `stdin` piped in.
+/// Runs `etoken ARGS` in the test's working directory with `stdin` piped in.
 fn etoken(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
-        .args(args)
-        .env_remove("ETOKEN_KEYS")
-        .env_remove("ETOKEN_USERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("etoken starts");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    // A command that fails before reading stdin closes it: not an error here.
-    match input.write_all(stdin.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
-        _ => drop(input),
-    }
-    child.wait_with_output().expect("etoken runs")
+    support::etoken(Path::new("."), args, stdin)
 }
 
 fn stdout(out: &Output) -> String {

@@ -1,6 +1,6 @@
 //! Running `etoken` as a process: CLI commands, and servers on 127.0.0.1
 //! whose stdout announces the bound address and whose stderr (the log) is
-//! collected for assertions. Shared by the server tests.
+//! collected for assertions. Shared by the CLI, server and farm tests.
 #![allow(dead_code)] // each test file uses its own part of it
 
 use std::io::{BufRead, BufReader, Write};
