@@ -58,12 +58,20 @@ fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
-fn key_from(v: &VectorKey) -> Key {
+fn secret_from(v: &VectorKey) -> [u8; 32] {
     let mut secret = [0u8; 32];
     for (i, byte) in secret.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&v.secret_hex[2 * i..2 * i + 2], 16).unwrap();
     }
-    Key::from_secret(v.id.parse().unwrap(), secret, OffsetDateTime::UNIX_EPOCH)
+    secret
+}
+
+fn key_from(v: &VectorKey) -> Key {
+    Key::from_secret(
+        v.id.parse().unwrap(),
+        secret_from(v),
+        OffsetDateTime::UNIX_EPOCH,
+    )
 }
 
 fn ring_from(keys: &[VectorKey]) -> KeyRing {
@@ -230,17 +238,12 @@ fn encode(body: &[u8]) -> String {
 /// Signs a hand-built key id and payload, for tokens whose tag is right but
 /// whose payload breaks a rule.
 fn sign_raw(key: &VectorKey, key_id_and_payload: &[u8]) -> String {
-    let k = key_from(key);
-    let mut secret = [0u8; 32];
-    for (i, byte) in secret.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&key.secret_hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret).unwrap();
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret_from(key)).unwrap();
     mac.update(b"et1.");
     mac.update(key_id_and_payload);
     let mut body = key_id_and_payload.to_vec();
     body.extend_from_slice(&mac.finalize().into_bytes());
-    assert_eq!(&body[..4], k.id().as_bytes());
+    assert_eq!(&body[..4], key_from(key).id().as_bytes());
     encode(&body)
 }
 
