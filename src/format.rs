@@ -193,21 +193,23 @@ pub(crate) fn check_text(bytes: &[u8], max: usize) -> Result<(), FieldError> {
     }
 }
 
-/// Checks a subject: like any text, and never empty.
-pub(crate) fn check_subject(bytes: &[u8]) -> Result<(), FieldError> {
+/// Checks a text claim that must not be empty.
+fn check_nonempty_text(bytes: &[u8], max: usize) -> Result<(), FieldError> {
     if bytes.is_empty() {
         return Err((0, "is empty"));
     }
-    check_text(bytes, MAX_SUBJECT_LEN)
+    check_text(bytes, max)
+}
+
+/// Checks a subject: like any text, and never empty.
+pub(crate) fn check_subject(bytes: &[u8]) -> Result<(), FieldError> {
+    check_nonempty_text(bytes, MAX_SUBJECT_LEN)
 }
 
 /// Checks an audience: like any text, and never empty (absent is spelled
 /// with length 0, so an empty audience has no encoding of its own).
 pub(crate) fn check_audience(bytes: &[u8]) -> Result<(), FieldError> {
-    if bytes.is_empty() {
-        return Err((0, "is empty"));
-    }
-    check_text(bytes, MAX_AUDIENCE_LEN)
+    check_nonempty_text(bytes, MAX_AUDIENCE_LEN)
 }
 
 /// Checks an attribute value.
