@@ -92,6 +92,10 @@ pub const MAX_UNIX_TIME: u64 = 253_402_300_799;
 
 /// Longest body: what [`MAX_TOKEN_LEN`] characters of base64 can hold.
 pub(crate) const MAX_BODY_LEN: usize = (MAX_TOKEN_LEN - PREFIX.len()) * 3 / 4;
+/// Longest run of bytes a tag covers followed by the tag: the prefix, then
+/// the longest body. Verification decodes into a buffer this long, after the
+/// prefix, so the tag is computed over one contiguous message.
+pub(crate) const MAX_TAGGED_LEN: usize = PREFIX.len() + MAX_BODY_LEN;
 /// Fixed part of the payload: two times, the token id and the three length
 /// or count bytes.
 const FIXED_PAYLOAD_LEN: usize = 8 + 8 + 16;
@@ -176,12 +180,8 @@ pub(crate) fn check_text(bytes: &[u8], max: usize) -> Result<(), FieldError> {
         return Err((max, "is longer than its bound"));
     }
     // Fast path: printable ASCII (nearly every claim) is valid UTF-8
-    // without control characters. A fold, not `all`: with no early exit
-    // the loop vectorizes.
-    if bytes
-        .iter()
-        .fold(true, |ok, &b| ok & (0x20..0x7f).contains(&b))
-    {
+    // without control characters.
+    if is_printable_ascii(bytes) {
         return Ok(());
     }
     if let Err(e) = std::str::from_utf8(bytes) {
@@ -191,6 +191,38 @@ pub(crate) fn check_text(bytes: &[u8], max: usize) -> Result<(), FieldError> {
         Some(at) => Err((at, "contains a control character")),
         None => Ok(()),
     }
+}
+
+/// Whether every byte is printable ASCII (`0x20..=0x7e`), eight bytes at a
+/// time: claims are short, so a byte loop's per-byte work or a vector loop's
+/// set-up would dominate. Fields shorter than a word are read as two
+/// overlapping halves (or three single bytes), never copied into a buffer.
+#[inline]
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // A byte's high bit ends up set when the byte is 0x80 or above (`word`),
+    // below 0x20 (subtracting 0x20 borrows), or 0x7f (adding 1 carries).
+    // Once no byte is 0x80 or above, a carry never leaves its byte, and a
+    // borrow only leaves a byte that is itself below 0x20: exact.
+    let outside =
+        |word: u64| (word | word.wrapping_sub(0x20 * ONES) | word.wrapping_add(ONES)) & HIGH_BITS;
+    let half = |four: &[u8; 4]| u64::from(u32::from_le_bytes(*four));
+    let found = if let Some(last) = bytes.last_chunk::<8>() {
+        let (words, _) = bytes.as_chunks::<8>();
+        let whole = words.iter().map(|w| outside(u64::from_le_bytes(*w)));
+        whole.fold(outside(u64::from_le_bytes(*last)), |a, b| a | b)
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        outside(half(first) | half(last) << 32)
+    } else if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) {
+        let middle = bytes[bytes.len() / 2];
+        outside(u64::from_le_bytes([
+            first, middle, last, b'a', b'a', b'a', b'a', b'a',
+        ]))
+    } else {
+        0
+    };
+    found == 0
 }
 
 /// Checks a text claim that must not be empty.
@@ -226,15 +258,30 @@ pub(crate) fn check_attribute_key(bytes: &[u8]) -> Result<(), FieldError> {
     if bytes.len() > MAX_ATTRIBUTE_KEY_LEN {
         return Err((MAX_ATTRIBUTE_KEY_LEN, "is longer than its bound"));
     }
-    let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
-    if bytes.iter().fold(true, |ok, b| ok & allowed(b)) {
+    if bytes
+        .iter()
+        .fold(true, |ok, &b| ok & NAME_BYTES[usize::from(b)])
+    {
         return Ok(()); // the common case, in one pass without early exit
     }
-    match bytes.iter().position(|b| !allowed(b)) {
+    match bytes.iter().position(|&b| !NAME_BYTES[usize::from(b)]) {
         Some(at) => Err((at, "has a character outside [A-Za-z0-9._-]")),
         None => Ok(()),
     }
 }
+
+/// Which bytes an attribute name may hold: `[A-Za-z0-9._-]`, as a table,
+/// one load per byte.
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 /// A cursor over the payload that turns every short read into a typed error.
 struct Reader<'a> {
@@ -426,5 +473,37 @@ mod tests {
         assert!(check_attribute_key(b"role.main-1_x").is_ok());
         assert!(check_attribute_key(b"").is_err());
         assert!(check_attribute_key(b"a b").is_err());
+    }
+
+    /// The word-at-a-time check against the byte-by-byte definition: every
+    /// byte value at every position of every length up to three words, in a
+    /// field of otherwise printable bytes and next to a neighbour that is
+    /// itself outside the range (borrows and carries between bytes).
+    #[test]
+    fn printable_ascii_matches_its_definition() {
+        let printable = |bytes: &[u8]| bytes.iter().all(|b| (0x20..=0x7e).contains(b));
+        for len in 1..=24 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    for neighbour in [b'a', b' ', b'~', 0x1f, 0x7f, 0x80, 0xff, 0x00] {
+                        let mut field = vec![b'm'; len];
+                        field[at] = byte;
+                        if len > 1 {
+                            field[(at + 1) % len] = neighbour;
+                        }
+                        assert_eq!(is_printable_ascii(&field), printable(&field), "{field:?}");
+                    }
+                }
+            }
+        }
+        assert!(is_printable_ascii(b""));
+    }
+
+    #[test]
+    fn name_table_is_the_documented_set() {
+        for b in 0..=255u8 {
+            let allowed = b.is_ascii_alphanumeric() || b"._-".contains(&b);
+            assert_eq!(NAME_BYTES[usize::from(b)], allowed, "byte {b:#04x}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! what a token claims, not what it proves.
 
 use crate::claims::Claims;
-use crate::format::{self, MAX_BODY_LEN, MAX_TOKEN_LEN, TAG_LEN};
+use crate::format::{self, MAX_TAGGED_LEN, MAX_TOKEN_LEN, TAG_LEN};
 use crate::keys::KeyId;
 use crate::verify::{Body, VerifyError, decode_body, payload_error};
 
@@ -41,7 +41,7 @@ pub struct UnverifiedToken {
 /// assert_eq!(decode_unverified("et1.").unwrap_err().kind(), "malformed");
 /// ```
 pub fn decode_unverified(token: &str) -> Result<UnverifiedToken, VerifyError> {
-    let mut buf = [0u8; MAX_BODY_LEN];
+    let mut buf = [0u8; MAX_TAGGED_LEN];
     let Body {
         key_id,
         payload,

@@ -5,15 +5,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use hmac::{Hmac, KeyInit, Mac};
 use rand::TryRng;
 use rand::rngs::SysRng;
-use sha2::Sha256;
 use time::OffsetDateTime;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::claims::{ParseHexError, parse_hex};
 use crate::format::{KEY_ID_LEN, PREFIX, TAG_LEN};
+use crate::mac::MacKey;
 
 /// Length of a key's secret in bytes (256 bits).
 ///
@@ -111,7 +110,7 @@ const FINGERPRINT_LABEL: &[u8] = b"encapsulated-token fingerprint v1";
 /// A 256-bit HMAC-SHA256 key with its id and creation time.
 ///
 /// The HMAC key schedule (the inner and outer padded states) is computed once,
-/// when the key is made, and cloned for each token: no per-request key setup.
+/// when the key is made: no per-request key setup.
 /// The secret and the schedule are zeroized on drop, and `Debug` shows only
 /// the id and the fingerprint.
 ///
@@ -127,7 +126,7 @@ pub struct Key {
     id: KeyId,
     created: OffsetDateTime,
     secret: Zeroizing<[u8; KEY_LEN]>,
-    schedule: Hmac<Sha256>,
+    schedule: MacKey,
 }
 
 impl Key {
@@ -161,12 +160,7 @@ impl Key {
     /// assert_eq!(key.id().to_string(), "01020304");
     /// ```
     pub fn from_secret(id: KeyId, secret: [u8; KEY_LEN], created: OffsetDateTime) -> Self {
-        // HMAC pads a key shorter than its 64-byte block with zeros; padding
-        // here makes the key type exact, so construction cannot fail.
-        let mut block = [0u8; 64];
-        block[..KEY_LEN].copy_from_slice(&secret);
-        let schedule = Hmac::<Sha256>::new(&block.into());
-        block.zeroize();
+        let schedule = MacKey::new(&secret);
         Self {
             id,
             created,
@@ -202,27 +196,18 @@ impl Key {
     /// assert_eq!(key.fingerprint(), key.clone().fingerprint());
     /// ```
     pub fn fingerprint(&self) -> Fingerprint {
-        let mut mac = self.mac();
-        mac.update(FINGERPRINT_LABEL);
-        let digest = mac.finalize().into_bytes();
+        let digest = self.schedule.mac(FINGERPRINT_LABEL);
         let mut out = [0u8; 8];
         out.copy_from_slice(&digest[..8]);
         Fingerprint(out)
     }
 
-    /// A ready HMAC state, keyed: a copy of the precomputed schedule.
-    pub(crate) fn mac(&self) -> Hmac<Sha256> {
-        self.schedule.clone()
-    }
-
-    /// The tag of a token body: HMAC-SHA256 over the version prefix, then
-    /// `signed` (key id and payload). The prefix binds the tag to the format
-    /// version, so a tag never carries over to another version.
-    pub(crate) fn tag(&self, signed: &[u8]) -> [u8; TAG_LEN] {
-        let mut mac = self.mac();
-        mac.update(PREFIX.as_bytes());
-        mac.update(signed);
-        mac.finalize().into_bytes().into()
+    /// The tag of a token: HMAC-SHA256 over `covered`, the version prefix
+    /// followed by the key id and the payload. The prefix binds the tag to
+    /// the format version, so a tag never carries over to another version.
+    pub(crate) fn tag(&self, covered: &[u8]) -> [u8; TAG_LEN] {
+        debug_assert!(covered.starts_with(PREFIX.as_bytes()));
+        self.schedule.mac(covered)
     }
 
     /// The secret bytes, for writing key files only.

@@ -35,12 +35,14 @@
 #![warn(missing_docs)]
 
 mod claims;
+mod clock;
 pub mod format;
 #[cfg(feature = "tower")]
 pub mod handler;
 mod inspect;
 mod key_dir;
 mod keys;
+mod mac;
 mod mint;
 mod verify;
 

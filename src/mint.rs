@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::claims::Claims;
 use crate::format::{
-    self, FieldError, MAX_ATTRIBUTES, MAX_BODY_LEN, MAX_TOKEN_LEN, MAX_UNIX_TIME, PREFIX,
+    self, FieldError, MAX_ATTRIBUTES, MAX_TAGGED_LEN, MAX_TOKEN_LEN, MAX_UNIX_TIME, PREFIX,
 };
 use crate::keys::KeyRing;
 
@@ -65,11 +65,13 @@ impl Issuer {
     /// ```
     pub fn mint(&self, claims: &Claims) -> Result<String, MintError> {
         let key = self.ring.active();
-        let mut body = Vec::with_capacity(MAX_BODY_LEN);
-        body.extend_from_slice(key.id().as_bytes());
-        encode_payload(claims, &mut body)?;
-        let tag = key.tag(&body);
-        body.extend_from_slice(&tag);
+        let mut tagged = Vec::with_capacity(MAX_TAGGED_LEN);
+        tagged.extend_from_slice(PREFIX.as_bytes());
+        tagged.extend_from_slice(key.id().as_bytes());
+        encode_payload(claims, &mut tagged)?;
+        let tag = key.tag(&tagged);
+        tagged.extend_from_slice(&tag);
+        let body = &tagged[PREFIX.len()..];
 
         let length = PREFIX.len() + base64::encoded_len(body.len(), false).unwrap_or(usize::MAX);
         if length > MAX_TOKEN_LEN {
@@ -80,7 +82,7 @@ impl Issuer {
         }
         let mut token = String::with_capacity(length);
         token.push_str(PREFIX);
-        URL_SAFE_NO_PAD.encode_string(&body, &mut token);
+        URL_SAFE_NO_PAD.encode_string(body, &mut token);
         Ok(token)
     }
 }
