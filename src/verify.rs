@@ -163,8 +163,9 @@ impl Verifier {
     /// assert!(matches!(verifier.verify("hello"), Err(VerifyError::Malformed { .. })));
     /// ```
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
-        // The checks need whole Unix seconds only: the calendar date that
-        // `OffsetDateTime::now_utc()` computes is built for an error alone.
+        // The checks need whole Unix seconds only (see `clock`): the
+        // calendar date `OffsetDateTime::now_utc()` would compute is built
+        // for an error alone.
         let now = SystemTime::now();
         self.check(token, unix_seconds(now), || OffsetDateTime::from(now))
     }
