@@ -52,7 +52,7 @@ pub use inspect::{UnverifiedToken, decode_unverified};
 pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
-pub use verify::{DEFAULT_LEEWAY, VerifiedToken, Verifier, VerifyError};
+pub use verify::{DEFAULT_LEEWAY, TokenBuffer, VerifiedToken, Verifier, VerifyError};
 
 /// The README's examples compile and run as doctests, so the README stays true.
 #[cfg(doctest)]

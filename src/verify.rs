@@ -3,6 +3,7 @@
 //! version, encoding, key id, tag (constant time), and only then the payload,
 //! the times and the audience. It allocates nothing.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
@@ -155,7 +156,10 @@ impl Verifier {
         &self.ring
     }
 
-    /// Verifies `token` against the system clock.
+    /// Verifies `token` against the system clock. The result owns its
+    /// decoded bytes (about 800 bytes, no heap); on a hot path,
+    /// [`verify_in`](Self::verify_in) decodes into a buffer you keep instead
+    /// and returns a small view.
     ///
     /// ```
     /// use encapsulated_token::{Key, KeyRing, Verifier, VerifyError};
@@ -163,15 +167,23 @@ impl Verifier {
     /// assert!(matches!(verifier.verify("hello"), Err(VerifyError::Malformed { .. })));
     /// ```
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
-        // The checks need whole Unix seconds only (see `clock`): the
-        // calendar date `OffsetDateTime::now_utc()` would compute is built
-        // for an error alone.
-        let now = SystemTime::now();
-        self.check(token, unix_seconds(now), || OffsetDateTime::from(now))
+        let mut buffer = TokenBuffer::new();
+        let VerifiedToken {
+            body_len,
+            key_id,
+            layout,
+            ..
+        } = self.verify_in(token, &mut buffer)?;
+        Ok(VerifiedToken {
+            buffer,
+            body_len,
+            key_id,
+            layout,
+        })
     }
 
-    /// Verifies `token` as of `now`. Steps, in order; the first that fails
-    /// decides the error.
+    /// Verifies `token` as of `now`, into an owned result. See
+    /// [`verify_in_at`](Self::verify_in_at) for the steps.
     ///
     /// ```
     /// use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier, VerifyError};
@@ -190,27 +202,104 @@ impl Verifier {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<VerifiedToken, VerifyError> {
-        self.check(token, now.unix_timestamp(), || now)
+        let mut buffer = TokenBuffer::new();
+        let VerifiedToken {
+            body_len,
+            key_id,
+            layout,
+            ..
+        } = self.verify_in_at(token, now, &mut buffer)?;
+        Ok(VerifiedToken {
+            buffer,
+            body_len,
+            key_id,
+            layout,
+        })
     }
 
-    /// The steps of [`verify_at`](Self::verify_at), with the time as Unix
-    /// seconds `now_s`; `now` gives the same instant as a date, for errors.
-    fn check(
+    /// Verifies `token` against the system clock, decoding into `buffer`:
+    /// the result is a small view that borrows from it, so nothing is
+    /// copied. Reuse one buffer for many tokens; it needs no clearing.
+    ///
+    /// ```
+    /// use encapsulated_token::{Claims, Issuer, Key, KeyRing, TokenBuffer, Verifier};
+    /// use std::time::Duration;
+    ///
+    /// let ring = KeyRing::new(Key::generate().unwrap());
+    /// let token = Issuer::new(ring.clone()).mint(&Claims::new("alice", Duration::from_secs(60))).unwrap();
+    /// let verifier = Verifier::new(ring);
+    ///
+    /// let mut buffer = TokenBuffer::new();
+    /// for _ in 0..3 {
+    ///     let verified = verifier.verify_in(&token, &mut buffer).unwrap();
+    ///     assert_eq!(verified.subject(), "alice");
+    /// }
+    /// ```
+    pub fn verify_in<'b>(
+        &self,
+        token: &str,
+        buffer: &'b mut TokenBuffer,
+    ) -> Result<VerifiedToken<&'b TokenBuffer>, VerifyError> {
+        // The checks need whole Unix seconds only (see `clock`): the
+        // calendar date `OffsetDateTime::now_utc()` would compute is built
+        // for an error alone.
+        let now = SystemTime::now();
+        self.check(
+            token,
+            unix_seconds(now),
+            || OffsetDateTime::from(now),
+            buffer,
+        )
+    }
+
+    /// Verifies `token` as of `now`, decoding into `buffer`. Steps, in
+    /// order; the first that fails decides the error.
+    ///
+    /// ```
+    /// use encapsulated_token::{Claims, Issuer, Key, KeyRing, TokenBuffer, Verifier, VerifyError};
+    /// use std::time::Duration;
+    ///
+    /// let ring = KeyRing::new(Key::generate().unwrap());
+    /// let claims = Claims::new("alice", Duration::from_secs(60));
+    /// let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+    /// let verifier = Verifier::new(ring);
+    ///
+    /// let mut buffer = TokenBuffer::new();
+    /// let soon = claims.issued_at + time::Duration::seconds(10);
+    /// assert_eq!(verifier.verify_in_at(&token, soon, &mut buffer).unwrap().subject(), "alice");
+    /// let later = claims.expires_at + time::Duration::minutes(5);
+    /// assert!(matches!(verifier.verify_in_at(&token, later, &mut buffer), Err(VerifyError::Expired { .. })));
+    /// ```
+    pub fn verify_in_at<'b>(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        buffer: &'b mut TokenBuffer,
+    ) -> Result<VerifiedToken<&'b TokenBuffer>, VerifyError> {
+        self.check(token, now.unix_timestamp(), || now, buffer)
+    }
+
+    /// The steps of [`verify_in_at`](Self::verify_in_at), with the time as
+    /// Unix seconds `now_s`; `now` gives the same instant as a date, for
+    /// errors.
+    fn check<'b>(
         &self,
         token: &str,
         now_s: i64,
         now: impl Fn() -> OffsetDateTime,
-    ) -> Result<VerifiedToken, VerifyError> {
-        // 1-3. Length bound, version prefix, canonical base64url, into a
-        //      stack buffer, after the prefix's bytes.
-        let mut tagged = [0u8; MAX_TAGGED_LEN];
+        buffer: &'b mut TokenBuffer,
+    ) -> Result<VerifiedToken<&'b TokenBuffer>, VerifyError> {
+        // 1-3. Length bound, version prefix, canonical base64url, into the
+        //      buffer, after the prefix's bytes.
+        let len = decode_body(token, self.max_len, &mut buffer.0)?.len;
+        let buffer: &'b TokenBuffer = buffer;
         let Body {
-            len,
             key_id,
             covered,
             payload,
             tag,
-        } = decode_body(token, self.max_len, &mut tagged)?;
+            ..
+        } = split_body(&buffer.0, len);
 
         // 4. Key id: names the key, so rotation needs no guessing.
         let Some(key) = self.ring.get(key_id) else {
@@ -251,7 +340,7 @@ impl Verifier {
         }
 
         Ok(VerifiedToken {
-            tagged,
+            buffer,
             body_len: len as u16, // <= MAX_BODY_LEN
             key_id,
             layout,
@@ -324,17 +413,23 @@ pub(crate) fn decode_body<'b>(
             "is shorter than the smallest token",
         ));
     }
+    Ok(split_body(buf, len))
+}
+
+/// The parts of a body of `len` bytes (at least [`MIN_BODY_LEN`]) that
+/// [`decode_body`] put into `buf`.
+pub(crate) fn split_body(buf: &[u8; MAX_TAGGED_LEN], len: usize) -> Body<'_> {
     let (covered, tag) = buf[..PREFIX.len() + len].split_at(PREFIX.len() + len - TAG_LEN);
     let (key_id, payload) = covered[PREFIX.len()..].split_at(KEY_ID_LEN);
     let mut id = [0u8; KEY_ID_LEN];
     id.copy_from_slice(key_id);
-    Ok(Body {
+    Body {
         len,
         key_id: KeyId::from_bytes(id),
         covered,
         payload,
         tag,
-    })
+    }
 }
 
 /// A payload error as a verify error, positioned in the token.
@@ -396,8 +491,49 @@ fn encoding_error(token: &str) -> VerifyError {
     )
 }
 
-/// A token that passed every check. It holds its decoded bytes inline (no
-/// heap), and its claims borrow from them.
+/// Room for one decoded token: what [`Verifier::verify_in`] decodes into,
+/// so that the verified claims can borrow from it instead of being copied.
+/// About 800 bytes; keep one per thread or per request and reuse it, no
+/// clearing needed.
+///
+/// ```
+/// use encapsulated_token::TokenBuffer;
+/// let mut buffer = TokenBuffer::new();
+/// # let _ = &mut buffer;
+/// ```
+#[derive(Clone)]
+pub struct TokenBuffer([u8; MAX_TAGGED_LEN]);
+
+impl TokenBuffer {
+    /// An empty buffer.
+    ///
+    /// ```
+    /// let buffer = encapsulated_token::TokenBuffer::new();
+    /// # let _ = buffer;
+    /// ```
+    pub const fn new() -> Self {
+        Self([0; MAX_TAGGED_LEN])
+    }
+}
+
+impl Default for TokenBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for TokenBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenBuffer { .. }")
+    }
+}
+
+/// A token that passed every check, with accessors for its claims.
+///
+/// `VerifiedToken` (from [`Verifier::verify`]) owns its decoded bytes, inline
+/// (no heap); `VerifiedToken<&TokenBuffer>` (from [`Verifier::verify_in`])
+/// borrows them from your buffer, so it is small and nothing is copied.
+/// The accessors are the same.
 ///
 /// ```
 /// use encapsulated_token::{Claims, Issuer, Key, KeyRing, Verifier};
@@ -409,17 +545,42 @@ fn encoding_error(token: &str) -> VerifyError {
 /// assert_eq!(verified.to_claims(), claims);
 /// ```
 #[derive(Clone)]
-pub struct VerifiedToken {
+pub struct VerifiedToken<B = TokenBuffer> {
     /// The prefix, then the decoded body.
-    tagged: [u8; MAX_TAGGED_LEN],
+    buffer: B,
     body_len: u16,
     key_id: KeyId,
     layout: Layout,
 }
 
-impl VerifiedToken {
+impl VerifiedToken<&TokenBuffer> {
+    /// The same verified token, owning a copy of its bytes: to keep it
+    /// beyond the buffer's next use.
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// # let token = Issuer::new(ring.clone()).mint(&Claims::new("alice", std::time::Duration::from_secs(60))).unwrap();
+    /// let mut buffer = TokenBuffer::new();
+    /// let kept: VerifiedToken = Verifier::new(ring).verify_in(&token, &mut buffer).unwrap().into_owned();
+    /// buffer = TokenBuffer::new();
+    /// assert_eq!(kept.subject(), "alice");
+    /// # let _ = buffer;
+    /// ```
+    pub fn into_owned(self) -> VerifiedToken {
+        VerifiedToken {
+            buffer: self.buffer.clone(),
+            body_len: self.body_len,
+            key_id: self.key_id,
+            layout: self.layout,
+        }
+    }
+}
+
+impl<B: Borrow<TokenBuffer>> VerifiedToken<B> {
     fn payload(&self) -> &[u8] {
-        let body = &self.tagged[PREFIX.len()..PREFIX.len() + usize::from(self.body_len)];
+        let tagged = &self.buffer.borrow().0;
+        let body = &tagged[PREFIX.len()..PREFIX.len() + usize::from(self.body_len)];
         &body[KEY_ID_LEN..body.len() - TAG_LEN]
     }
 
@@ -540,7 +701,7 @@ impl VerifiedToken {
     }
 }
 
-impl fmt::Debug for VerifiedToken {
+impl<B: Borrow<TokenBuffer>> fmt::Debug for VerifiedToken<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifiedToken")
             .field("subject", &self.subject())

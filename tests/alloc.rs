@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use encapsulated_token::{
-    Claims, Issuer, Key, KeyId, KeyRing, VerifiedToken, Verifier, VerifyError, format,
+    Claims, Issuer, Key, KeyId, KeyRing, TokenBuffer, VerifiedToken, Verifier, VerifyError, format,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -93,6 +93,8 @@ fn typical(ring: &KeyRing) -> (Claims, String) {
 
 /// Verifies `token` with the system clock while counting, and asserts that
 /// nothing was allocated, whatever the outcome.
+/// Verifies `token` both ways, the owned result and the view into a
+/// buffer, asserting that neither allocates and that they agree.
 fn verify_without_allocating(
     verifier: &Verifier,
     token: &str,
@@ -101,6 +103,17 @@ fn verify_without_allocating(
     assert_eq!(
         count, 0,
         "{count} allocations verifying {token:?}: {result:?}"
+    );
+    let mut buffer = TokenBuffer::new();
+    let (in_buffer, count) =
+        allocations(|| verifier.verify_in(token, &mut buffer).map(|v| v.key_id()));
+    assert_eq!(
+        count, 0,
+        "{count} allocations verifying {token:?} into a buffer: {in_buffer:?}"
+    );
+    assert_eq!(
+        in_buffer,
+        result.as_ref().map(|v| v.key_id()).map_err(|e| *e)
     );
     result
 }
@@ -133,6 +146,17 @@ fn a_valid_token_verifies_without_allocating() {
     let (result, count) = allocations(|| verifier.verify_at(&token, claims.issued_at));
     assert!(result.is_ok());
     assert_eq!(count, 0);
+
+    // Nor does a view into a buffer, or reading its claims.
+    let mut buffer = TokenBuffer::new();
+    let (role, count) = allocations(|| {
+        let view = verifier
+            .verify_in_at(&token, claims.issued_at, &mut buffer)
+            .unwrap();
+        let _ = (view.subject(), view.audience(), view.token_id());
+        view.attribute("role").map(|role| role.len())
+    });
+    assert_eq!((role, count), (Some("editor".len()), 0));
 }
 
 #[test]
@@ -192,5 +216,10 @@ fn refusals_do_not_allocate() {
         let (result, count) = allocations(|| verifier.verify_at(&token, now));
         assert_eq!(result.unwrap_err().kind(), kind);
         assert_eq!(count, 0, "{kind}");
+        let mut buffer = TokenBuffer::new();
+        let (result, count) =
+            allocations(|| verifier.verify_in_at(&token, now, &mut buffer).map(|_| ()));
+        assert_eq!(result.unwrap_err().kind(), kind);
+        assert_eq!(count, 0, "{kind}, into a buffer");
     }
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use encapsulated_token::{Claims, Issuer, Key, KeyId, KeyRing, TokenId, Verifier};
+use encapsulated_token::{
+    Claims, Issuer, Key, KeyId, KeyRing, TokenBuffer, TokenId, VerifiedToken, Verifier, VerifyError,
+};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -91,7 +93,21 @@ fn run(vector: &Vector) -> Expect {
         verifier = verifier.with_audience(audience);
     }
     let now = OffsetDateTime::from_unix_timestamp(vector.now).unwrap();
-    match verifier.verify_at(&vector.token, now) {
+    let owned = outcome(verifier.verify_at(&vector.token, now));
+    // The view into a buffer must agree, also in a buffer that held a
+    // longer token before (stale bytes must never show).
+    let mut buffer = TokenBuffer::new();
+    let longest = "et1.".to_owned() + &"_".repeat(1020); // 765 bytes of 0xff
+    let _ = verifier.verify_in_at(&longest, now, &mut buffer);
+    let in_buffer = outcome(verifier.verify_in_at(&vector.token, now, &mut buffer));
+    assert_eq!(owned, in_buffer, "verify_at and verify_in_at disagree");
+    owned
+}
+
+fn outcome<B: std::borrow::Borrow<TokenBuffer>>(
+    result: Result<VerifiedToken<B>, VerifyError>,
+) -> Expect {
+    match result {
         Ok(verified) => Expect::Valid {
             key_id: verified.key_id().to_string(),
             claims: verified.to_claims(),
@@ -99,7 +115,7 @@ fn run(vector: &Vector) -> Expect {
         Err(e) => Expect::Error {
             kind: e.kind().to_owned(),
             position: match e {
-                encapsulated_token::VerifyError::Malformed { position, .. } => Some(position),
+                VerifyError::Malformed { position, .. } => Some(position),
                 _ => None,
             },
         },

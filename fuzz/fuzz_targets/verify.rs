@@ -9,10 +9,11 @@
 //!   token stops verifying one second either side of its validity window.
 #![no_main]
 
+use std::cell::RefCell;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use encapsulated_token::{Issuer, KeyId, Verifier, VerifyError, decode_unverified};
+use encapsulated_token::{Issuer, KeyId, TokenBuffer, Verifier, VerifyError, decode_unverified};
 use fuzz_support::{Refusal, decode_text, parse_payload, secret_of, tag};
 use libfuzzer_sys::fuzz_target;
 use time::OffsetDateTime;
@@ -20,6 +21,11 @@ use time::OffsetDateTime;
 struct Fixture {
     verifier: Verifier,
     issuers: Vec<(KeyId, Issuer)>,
+}
+
+thread_local! {
+    /// Reused across inputs, as a server reuses one per request.
+    static BUFFER: RefCell<TokenBuffer> = RefCell::new(TokenBuffer::new());
 }
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| Fixture {
@@ -52,6 +58,22 @@ fuzz_target!(|data: &[u8]| {
         None => fx.verifier.clone(),
     };
     let result = verifier.verify_at(token, now);
+
+    // The view into a reused buffer (holding the previous input's bytes)
+    // agrees with the owned result, claims included.
+    let in_buffer = BUFFER.with_borrow_mut(|buffer| {
+        verifier
+            .verify_in_at(token, now, buffer)
+            .map(|v| (v.key_id(), v.to_claims()))
+    });
+    assert_eq!(
+        in_buffer,
+        result
+            .as_ref()
+            .map(|v| (v.key_id(), v.to_claims()))
+            .map_err(|e| *e),
+        "verify_at and verify_in_at disagree on {token:?}"
+    );
 
     if let Err(VerifyError::Malformed { position, .. }) = result {
         assert!(

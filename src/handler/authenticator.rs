@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::claims::{Claims, TokenId};
 use crate::keys::KeyRing;
 use crate::mint::{Issuer, MintError};
-use crate::verify::{VerifiedToken, Verifier, VerifyError};
+use crate::verify::{TokenBuffer, Verifier, VerifyError};
 
 use super::config::{AuthConfig, ConfigError};
 use super::cookies;
@@ -253,14 +253,18 @@ impl Authenticator {
         let credential = credentials::extract(headers, self.shared.config.cookie_name())?;
         let keys = self.keys();
         let now = self.now();
-        let identity = match credential {
-            Credential::Bearer(token) => {
-                let verified = keys.verifier.verify_at(token, now)?;
-                Identity::new(&verified, CredentialSource::Bearer)
-            }
-            Credential::Cookies(tokens) => {
-                let verified = first_valid(&keys.verifier, &tokens, now)?;
-                Identity::new(&verified, CredentialSource::Cookie)
+        // Decoded in place (no copy), in a block so the buffer is not kept
+        // across the await below.
+        let identity = {
+            let mut buffer = TokenBuffer::new();
+            match credential {
+                Credential::Bearer(token) => {
+                    let verified = keys.verifier.verify_in_at(token, now, &mut buffer)?;
+                    Identity::new(&verified, CredentialSource::Bearer)
+                }
+                Credential::Cookies(tokens) => {
+                    first_valid(&keys.verifier, &tokens, now, &mut buffer)?
+                }
             }
         };
         match self
@@ -462,16 +466,18 @@ impl Authenticator {
     }
 }
 
-/// The first of `tokens` that verifies, else the error of the first one.
+/// The identity of the first of `tokens` that verifies, else the error of
+/// the first one.
 fn first_valid(
     verifier: &Verifier,
     tokens: &[&str],
     now: OffsetDateTime,
-) -> Result<VerifiedToken, VerifyError> {
+    buffer: &mut TokenBuffer,
+) -> Result<Identity, VerifyError> {
     let mut first_error = None;
     for token in tokens {
-        match verifier.verify_at(token, now) {
-            Ok(verified) => return Ok(verified),
+        match verifier.verify_in_at(token, now, buffer) {
+            Ok(verified) => return Ok(Identity::new(&verified, CredentialSource::Cookie)),
             Err(e) => {
                 first_error.get_or_insert(e);
             }

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 use crate::claims::TokenId;
 use crate::keys::KeyId;
-use crate::verify::VerifiedToken;
+use std::borrow::Borrow;
+
+use crate::verify::{TokenBuffer, VerifiedToken};
 
 /// Where the credential of a request came from.
 ///
@@ -67,7 +69,10 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub(crate) fn new(token: &VerifiedToken, source: CredentialSource) -> Self {
+    pub(crate) fn new(
+        token: &VerifiedToken<impl Borrow<TokenBuffer>>,
+        source: CredentialSource,
+    ) -> Self {
         Self {
             subject: token.subject().to_owned(),
             audience: token.audience().map(str::to_owned),
