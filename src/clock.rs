@@ -27,7 +27,8 @@ thread_local! {
 /// memo only answers for instants inside the second it holds, so a clock
 /// that steps back or forward simply converts again.
 pub(crate) fn unix_seconds(now: SystemTime) -> i64 {
-    LAST_SECOND.with(|last| {
+    // `try_with`: a thread being torn down answers without the memo.
+    let memoized = LAST_SECOND.try_with(|last| {
         let second = last.get();
         if second.start <= now && now < second.end {
             return second.unix;
@@ -42,7 +43,8 @@ pub(crate) fn unix_seconds(now: SystemTime) -> i64 {
             last.set(Second { start, end, unix });
         }
         unix
-    })
+    });
+    memoized.unwrap_or_else(|_| convert(now))
 }
 
 /// The conversion itself, also before 1970.
