@@ -29,7 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The wire format is specified in `docs/FORMAT.md`; [`format`] holds its
+//! The wire format is specified in `docs/FORMAT.md`; [`format`](mod@format) holds its
 //! constants and bounds.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -54,7 +54,7 @@ impl Issuer {
     }
 
     /// Signs `claims` into a token. Refuses claims outside the format's
-    /// bounds (see [`format`]) and a token longer than
+    /// bounds (see [`format`](mod@crate::format)) and a token longer than
     /// [`MAX_TOKEN_LEN`], rather than mint what no verifier would accept.
     ///
     /// ```

@@ -45,7 +45,7 @@ enum Command {
 /// The key directory a command works on.
 #[derive(Args)]
 struct KeyDirArg {
-    /// The key directory (ring.json and <id>.key files).
+    /// The key directory (ring.json and one KEY-ID.key file per key).
     #[arg(
         long = "dir",
         visible_alias = "keys",
