@@ -122,8 +122,9 @@ impl Key {
 }
 
 impl KeyRing {
-    /// Loads a ring from a key directory. Refuses a missing directory, a key
-    /// file readable by group or others, a short, corrupt or oversized file,
+    /// Loads a ring from a key directory. Refuses a missing directory, a
+    /// directory or `ring.json` that group or others can write, a key file
+    /// readable by group or others, a short, corrupt or oversized file,
     /// a file whose name and id disagree, a stray file, an empty ring, two
     /// keys with one id, and a `ring.json` naming a key that is not there.
     /// Each error names the file and the fix.
@@ -143,6 +144,7 @@ impl KeyRing {
             }
             Err(source) => return Err(io_error(dir, source)),
         };
+        refuse_writable_by_others(dir)?;
         let mut loaded: Vec<(PathBuf, Key)> = Vec::new();
         let mut ring_file = None;
         let mut names: Vec<PathBuf> = entries
@@ -155,6 +157,7 @@ impl KeyRing {
                 continue; // temporary files of an interrupted write, or editor files
             }
             if name == RING_FILE {
+                refuse_writable_by_others(&path)?;
                 ring_file = Some(read_small(&path)?);
                 continue;
             }
@@ -264,6 +267,22 @@ fn corrupt(path: &Path, reason: String) -> KeyError {
         path: path.into(),
         reason,
     }
+}
+
+/// Refuses `path` (the directory or `ring.json`) when group or others can
+/// write it: whoever can write there chooses the keys this ring trusts.
+fn refuse_writable_by_others(path: &Path) -> Result<(), KeyError> {
+    let mode = fs::metadata(path)
+        .map_err(|e| io_error(path, e))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(KeyError::WritableByOthers {
+            path: path.into(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 /// Reads a key file after checking that only its owner can read it.

@@ -456,6 +456,14 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The key directory or its `ring.json` can be written by group or
+    /// others, who could have planted a key or switched the active one.
+    WritableByOthers {
+        /// The directory or the file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A file in the key directory is not what the format says.
     Corrupt {
         /// The file.
@@ -511,6 +519,14 @@ impl fmt::Display for KeyError {
                 f,
                 "key file {} is readable by group or others (mode {:04o}): \
                  run `chmod 600 {0}`, and treat the key as exposed if others could log in",
+                path.display(),
+                mode & 0o7777
+            ),
+            Self::WritableByOthers { path, mode } => write!(
+                f,
+                "{} can be written by group or others (mode {:04o}), who could have planted \
+                 a key: run `chmod go-w {0}`, check its files against another instance's \
+                 (`etoken key list`), and treat the ring as exposed if they differ",
                 path.display(),
                 mode & 0o7777
             ),

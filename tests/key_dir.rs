@@ -138,6 +138,35 @@ fn key_file_readable_by_others_is_refused() {
 }
 
 #[test]
+fn directory_or_ring_file_writable_by_others_is_refused() {
+    let (dir, ring) = stored(2);
+    let ring_file = dir.path().join(RING_FILE);
+    for (path, good, bad) in [
+        (
+            dir.path().to_path_buf(),
+            0o700,
+            [0o720, 0o702, 0o777, 0o730],
+        ),
+        (ring_file.clone(), 0o600, [0o620, 0o602, 0o666, 0o622]),
+    ] {
+        for mode in bad {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = KeyRing::load(dir.path()).unwrap_err();
+            assert!(matches!(err, KeyError::WritableByOthers { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains("chmod go-w"), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(good)).unwrap();
+    }
+    // Readable is not writable: a ring.json others can read (it names the
+    // active key, no secret) and a directory others can list still load.
+    fs::set_permissions(&ring_file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(KeyRing::load(dir.path()).unwrap(), ring);
+}
+
+#[test]
 fn corrupt_key_files_are_refused_naming_the_file() {
     let (dir, ring) = stored(1);
     let path = key_path(dir.path(), ring.active());
