@@ -272,10 +272,7 @@ fn corrupt(path: &Path, reason: String) -> KeyError {
 /// Refuses `path` (the directory or `ring.json`) when group or others can
 /// write it: whoever can write there chooses the keys this ring trusts.
 fn refuse_writable_by_others(path: &Path) -> Result<(), KeyError> {
-    let mode = fs::metadata(path)
-        .map_err(|e| io_error(path, e))?
-        .permissions()
-        .mode();
+    let mode = mode_of(path)?;
     if mode & 0o022 != 0 {
         return Err(KeyError::WritableByOthers {
             path: path.into(),
@@ -287,10 +284,7 @@ fn refuse_writable_by_others(path: &Path) -> Result<(), KeyError> {
 
 /// Reads a key file after checking that only its owner can read it.
 fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let mode = fs::metadata(path)
-        .map_err(|e| io_error(path, e))?
-        .permissions()
-        .mode();
+    let mode = mode_of(path)?;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
             path: path.into(),
@@ -298,6 +292,12 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         });
     }
     read_small(path)
+}
+
+/// The permission bits of `path` (following a symlink, as reading does).
+fn mode_of(path: &Path) -> Result<u32, KeyError> {
+    let metadata = fs::metadata(path).map_err(|e| io_error(path, e))?;
+    Ok(metadata.permissions().mode())
 }
 
 /// Reads at most [`MAX_FILE_LEN`] bytes; a larger file is corrupt.
