@@ -4,7 +4,7 @@
 use crate::claims::Claims;
 use crate::format::{self, MAX_TAGGED_LEN, MAX_TOKEN_LEN, TAG_LEN};
 use crate::keys::KeyId;
-use crate::verify::{Body, VerifyError, decode_body, payload_error};
+use crate::verify::{Body, VerifyError, decode_body, payload_error, split_body};
 
 /// A token decoded by [`decode_unverified`]: its key id, its claims and its
 /// tag, none of them checked against any key or clock. Never make an
@@ -42,12 +42,13 @@ pub struct UnverifiedToken {
 /// ```
 pub fn decode_unverified(token: &str) -> Result<UnverifiedToken, VerifyError> {
     let mut buf = [0u8; MAX_TAGGED_LEN];
+    let len = decode_body(token, MAX_TOKEN_LEN, &mut buf)?;
     let Body {
         key_id,
         payload,
         tag,
         ..
-    } = decode_body(token, MAX_TOKEN_LEN, &mut buf)?;
+    } = split_body(&buf, len);
     let layout = format::parse_payload(payload).map_err(payload_error)?;
     let mut tag_bytes = [0u8; TAG_LEN];
     tag_bytes.copy_from_slice(tag);

@@ -168,18 +168,7 @@ impl Verifier {
     /// ```
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
         let mut buffer = TokenBuffer::new();
-        let VerifiedToken {
-            body_len,
-            key_id,
-            layout,
-            ..
-        } = self.verify_in(token, &mut buffer)?;
-        Ok(VerifiedToken {
-            buffer,
-            body_len,
-            key_id,
-            layout,
-        })
+        Ok(self.verify_in(token, &mut buffer)?.into_owned())
     }
 
     /// Verifies `token` as of `now`, into an owned result. See
@@ -203,18 +192,7 @@ impl Verifier {
         now: OffsetDateTime,
     ) -> Result<VerifiedToken, VerifyError> {
         let mut buffer = TokenBuffer::new();
-        let VerifiedToken {
-            body_len,
-            key_id,
-            layout,
-            ..
-        } = self.verify_in_at(token, now, &mut buffer)?;
-        Ok(VerifiedToken {
-            buffer,
-            body_len,
-            key_id,
-            layout,
-        })
+        Ok(self.verify_in_at(token, now, &mut buffer)?.into_owned())
     }
 
     /// Verifies `token` against the system clock, decoding into `buffer`:
@@ -291,14 +269,13 @@ impl Verifier {
     ) -> Result<VerifiedToken<&'b TokenBuffer>, VerifyError> {
         // 1-3. Length bound, version prefix, canonical base64url, into the
         //      buffer, after the prefix's bytes.
-        let len = decode_body(token, self.max_len, &mut buffer.0)?.len;
+        let len = decode_body(token, self.max_len, &mut buffer.0)?;
         let buffer: &'b TokenBuffer = buffer;
         let Body {
             key_id,
             covered,
             payload,
             tag,
-            ..
         } = split_body(&buffer.0, len);
 
         // 4. Key id: names the key, so rotation needs no guessing.
@@ -373,7 +350,6 @@ static BASE64URL: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
 
 /// A decoded body, split into its parts.
 pub(crate) struct Body<'b> {
-    pub len: usize,
     pub key_id: KeyId,
     /// What the tag covers: the prefix, the key id and the payload.
     pub covered: &'b [u8],
@@ -385,12 +361,13 @@ pub(crate) struct Body<'b> {
 /// the version prefix (it fixes the algorithm; nothing in the token chooses
 /// one), and canonical base64url (no padding, no stray bits) into `buf`
 /// after the prefix's bytes, so what the tag covers is contiguous. The length
-/// bound makes `buf` big enough.
-pub(crate) fn decode_body<'b>(
+/// bound makes `buf` big enough. Returns the body's length, at least
+/// [`MIN_BODY_LEN`]; [`split_body`] names its parts.
+pub(crate) fn decode_body(
     token: &str,
     max_len: usize,
-    buf: &'b mut [u8; MAX_TAGGED_LEN],
-) -> Result<Body<'b>, VerifyError> {
+    buf: &mut [u8; MAX_TAGGED_LEN],
+) -> Result<usize, VerifyError> {
     if token.len() > max_len {
         return Err(VerifyError::TooLong {
             length: token.len(),
@@ -413,7 +390,7 @@ pub(crate) fn decode_body<'b>(
             "is shorter than the smallest token",
         ));
     }
-    Ok(split_body(buf, len))
+    Ok(len)
 }
 
 /// The parts of a body of `len` bytes (at least [`MIN_BODY_LEN`]) that
@@ -424,7 +401,6 @@ pub(crate) fn split_body(buf: &[u8; MAX_TAGGED_LEN], len: usize) -> Body<'_> {
     let mut id = [0u8; KEY_ID_LEN];
     id.copy_from_slice(key_id);
     Body {
-        len,
         key_id: KeyId::from_bytes(id),
         covered,
         payload,

@@ -1,13 +1,12 @@
 //! Who a request is from, once its token verified and its user was found.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
 use crate::claims::TokenId;
 use crate::keys::KeyId;
-use std::borrow::Borrow;
-
 use crate::verify::{TokenBuffer, VerifiedToken};
 
 /// Where the credential of a request came from.
