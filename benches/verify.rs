@@ -282,27 +282,15 @@ fn scaling_group(c: &mut Criterion) {
         })
         .collect();
 
-    let mut group = c.benchmark_group("scaling");
-    // A sample is a thousand verifies per thread or more: fewer samples
-    // fit the measurement time.
-    group.sample_size(30);
-    for threads in [1usize, 2] {
-        group.throughput(Throughput::Elements((threads * BATCH) as u64));
-        group.bench_function(format!("threads_{threads}"), |b| {
-            b.iter_custom(|iters| {
-                in_threads(&batches[..threads], iters, |batch| {
-                    let mut buffer = TokenBuffer::new();
-                    let mut accepted = 0;
-                    for token in batch {
-                        let verified = verifier.verify_in(black_box(token), &mut buffer);
-                        accepted += usize::from(verified.is_ok());
-                    }
-                    assert_eq!(accepted, batch.len());
-                })
-            })
-        });
-    }
-    group.finish();
+    scaling(c, "scaling", &batches, |batch| {
+        let mut buffer = TokenBuffer::new();
+        let mut accepted = 0;
+        for token in batch {
+            let verified = verifier.verify_in(black_box(token), &mut buffer);
+            accepted += usize::from(verified.is_ok());
+        }
+        assert_eq!(accepted, batch.len());
+    });
 
     // Not a target, a control: the HMAC floor over the same batches, run
     // the same way. How far *it* scales is what the machine allows.
@@ -311,20 +299,27 @@ fn scaling_group(c: &mut Criterion) {
         .map(|batch| batch.iter().map(|token| covered_and_tag(token)).collect())
         .collect();
     let keyed = Hmac::<Sha256>::new_from_slice(&SECRET).expect("any key length");
-    let mut group = c.benchmark_group("scaling_floor");
+    scaling(c, "scaling_floor", &signed, |batch| {
+        let mut matched = 0;
+        for (covered, tag) in batch {
+            matched += usize::from(floor(&keyed, black_box(covered), tag));
+        }
+        assert_eq!(matched, batch.len());
+    });
+}
+
+/// Group `name`: `threads_1` runs `pass` over the first of `batches` (each
+/// of `BATCH` items), `threads_2` over the first two at once, one thread
+/// each. Throughput is in items, so the two compare directly.
+fn scaling<T: Sync>(c: &mut Criterion, name: &str, batches: &[T], pass: impl Fn(&T) + Sync) {
+    let mut group = c.benchmark_group(name);
+    // A sample is a thousand items per thread or more: fewer samples fit
+    // the measurement time.
     group.sample_size(30);
     for threads in [1usize, 2] {
         group.throughput(Throughput::Elements((threads * BATCH) as u64));
         group.bench_function(format!("threads_{threads}"), |b| {
-            b.iter_custom(|iters| {
-                in_threads(&signed[..threads], iters, |batch| {
-                    let mut matched = 0;
-                    for (covered, tag) in batch {
-                        matched += usize::from(floor(&keyed, black_box(covered), tag));
-                    }
-                    assert_eq!(matched, batch.len());
-                })
-            })
+            b.iter_custom(|iters| in_threads(&batches[..threads], iters, &pass))
         });
     }
     group.finish();
