@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::keydir::open_ring;
 
-/// `etoken mint`.
+/// `--keys DIR`, shared by `mint` and `verify`.
 #[derive(Args)]
-pub struct MintArgs {
-    /// The key directory; the active key signs.
+struct KeysArg {
+    /// The key directory; `mint` signs with its active key.
     #[arg(
         long = "keys",
         visible_alias = "dir",
@@ -22,6 +22,13 @@ pub struct MintArgs {
         env = "ETOKEN_KEYS"
     )]
     keys: PathBuf,
+}
+
+/// `etoken mint`.
+#[derive(Args)]
+pub struct MintArgs {
+    #[command(flatten)]
+    keys: KeysArg,
     /// The subject: who the token authenticates.
     #[arg(long, value_name = "U")]
     user: String,
@@ -39,14 +46,8 @@ pub struct MintArgs {
 /// `etoken verify`.
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// The key directory.
-    #[arg(
-        long = "keys",
-        visible_alias = "dir",
-        value_name = "DIR",
-        env = "ETOKEN_KEYS"
-    )]
-    keys: PathBuf,
+    #[command(flatten)]
+    keys: KeysArg,
     /// The audience to expect; without it, a token minted for an audience is refused.
     #[arg(long = "aud", visible_alias = "audience", value_name = "A")]
     audience: Option<String>,
@@ -112,7 +113,7 @@ fn read_token(arg: &str) -> Result<String, String> {
 
 /// `mint`: prints the token alone on stdout.
 pub fn mint(args: &MintArgs) -> Result<(), String> {
-    let ring = open_ring(&args.keys)?;
+    let ring = open_ring(&args.keys.keys)?;
     let mut claims = Claims::new(args.user.as_str(), args.ttl);
     if let Some(audience) = &args.audience {
         claims = claims.with_audience(audience.as_str());
@@ -128,7 +129,7 @@ pub fn mint(args: &MintArgs) -> Result<(), String> {
 /// `verify`: the claims as JSON, or the reason the token is refused.
 pub fn verify(args: &VerifyArgs) -> Result<(), String> {
     let token = read_token(&args.token)?;
-    let ring = open_ring(&args.keys)?;
+    let ring = open_ring(&args.keys.keys)?;
     let mut verifier = Verifier::new(ring);
     if let Some(audience) = &args.audience {
         verifier = verifier.with_audience(audience.as_str());
