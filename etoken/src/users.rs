@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead, ErrorKind, IsTerminal, Read};
+use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -117,6 +117,11 @@ impl Users {
         self.users.contains_key(name)
     }
 
+    /// Removes `name`; false when there was no such user.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.users.remove(name).is_some()
+    }
+
     /// The user names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
@@ -207,68 +212,4 @@ pub fn random_password() -> String {
     (0..24)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect()
-}
-
-/// The password for `user add`: stdin's first line when stdin is not a
-/// terminal, else prompted for twice.
-fn read_password(name: &str) -> Result<String, String> {
-    if !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .take(MAX_PASSWORD_LEN as u64 + 2)
-            .read_line(&mut line)
-            .map_err(|e| format!("reading the password from stdin: {e}"))?;
-        let line = line.strip_suffix('\n').unwrap_or(&line);
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        return Ok(line.to_owned());
-    }
-    let first = rpassword::prompt_password(format!("password for {name}: "))
-        .map_err(|e| format!("reading the password: {e}"))?;
-    let second =
-        rpassword::prompt_password("again: ").map_err(|e| format!("reading the password: {e}"))?;
-    if first != second {
-        return Err("the passwords differ; nothing changed".into());
-    }
-    Ok(first)
-}
-
-/// `user add`: creates the file if it does not exist.
-pub fn add(path: &Path, name: &str, replace: bool) -> Result<(), String> {
-    check_name(name).map_err(|e| format!("{name:?}: {e}"))?;
-    let mut users = if path.exists() {
-        Users::load(path)?
-    } else {
-        Users::default()
-    };
-    if users.contains(name) && !replace {
-        return Err(format!(
-            "user {name:?} already exists in {}: pass --replace to set a new password",
-            path.display()
-        ));
-    }
-    let password = read_password(name)?;
-    users.set_password(name, &password)?;
-    users.store(path)?;
-    println!("added user {name} to {}", path.display());
-    Ok(())
-}
-
-/// `user remove`.
-pub fn remove(path: &Path, name: &str) -> Result<(), String> {
-    let mut users = Users::load(path)?;
-    if users.users.remove(name).is_none() {
-        return Err(format!("no user {name:?} in {}", path.display()));
-    }
-    users.store(path)?;
-    println!("removed user {name} from {}", path.display());
-    Ok(())
-}
-
-/// `user list`.
-pub fn list(path: &Path) -> Result<(), String> {
-    for name in Users::load(path)?.names() {
-        println!("{name}");
-    }
-    Ok(())
 }

@@ -3,10 +3,13 @@
 //! `auth_request` subrequests on `/auth`, and follows the key directory as
 //! operators rotate keys, without a restart.
 
+mod app;
+mod auth;
 mod data;
+mod health;
+mod login;
 mod page;
 mod reload;
-mod routes;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -19,8 +22,8 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
+use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
-use crate::tokens::parse_ttl;
 use crate::users::Users;
 use reload::{LiveUsers, Watcher};
 
@@ -141,7 +144,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             ring,
         };
         let watching = tokio::spawn(watcher.run());
-        let app = routes::router(routes::App::new(auth, live_users, &instance)?);
+        let app = app::router(app::App::new(auth, live_users, &instance)?);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");

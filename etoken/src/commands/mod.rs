@@ -1,0 +1,6 @@
+//! What an operator types: one module per noun, each with its clap
+//! subcommands and what they do.
+
+pub mod keys;
+pub mod tokens;
+pub mod users;

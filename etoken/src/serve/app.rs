@@ -1,0 +1,95 @@
+//! The shared state and the router: every route and every layer in one
+//! place. Authentication itself is the library's handler: the `AuthLayer`
+//! guards `/auth` and `/whoami` (and greets on `/`), and the `Authenticator`
+//! mints the login and logout cookies.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::map_response_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use encapsulated_token::handler::Authenticator;
+use tokio::sync::Semaphore;
+
+use super::reload::LiveUsers;
+use super::{auth, health, login};
+
+/// The header naming the instance that served a response.
+pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
+/// What every handler shares.
+pub struct App {
+    pub auth: Authenticator,
+    pub users: LiveUsers,
+    pub instance: String,
+    instance_header: HeaderValue,
+    /// Password hashing is deliberately slow; at most one per core at a
+    /// time, so a burst of logins cannot starve the request threads.
+    pub hashing: Semaphore,
+}
+
+impl App {
+    /// Refuses an instance name that cannot be sent in a header.
+    pub fn new(auth: Authenticator, users: LiveUsers, instance: &str) -> Result<Self, String> {
+        let instance_header = HeaderValue::from_str(instance)
+            .map_err(|_| format!("--instance {instance:?}: not printable ASCII"))?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(Self {
+            auth,
+            users,
+            instance: instance.to_owned(),
+            instance_header,
+            hashing: Semaphore::new(cores),
+        })
+    }
+}
+
+/// The routes, with the X-Instance header and `Cache-Control: no-store` on
+/// every response (401s and 404s included).
+pub fn router(app: App) -> Router {
+    let app = Arc::new(app);
+    let guarded = Router::new()
+        .route("/auth", get(auth::auth_request))
+        .route("/whoami", get(auth::whoami))
+        .route_layer(app.auth.layer());
+    let greeting = Router::new()
+        .route("/", get(login::home))
+        .route_layer(app.auth.layer().optional());
+    Router::new()
+        .route("/login", get(login::login_page))
+        .route("/j_security_check", post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/healthz", get(health::healthz))
+        .merge(guarded)
+        .merge(greeting)
+        .fallback(not_found)
+        .with_state(app.clone())
+        .layer(map_response_with_state(app, stamp))
+}
+
+async fn stamp(State(app): State<Arc<App>>, mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(X_INSTANCE.clone(), app.instance_header.clone());
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}
+
+pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut text = serde_json::to_string_pretty(body).unwrap_or_default();
+    text.push('\n');
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        text,
+    )
+        .into_response()
+}

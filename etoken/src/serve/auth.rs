@@ -1,0 +1,48 @@
+//! `/auth` for nginx `auth_request`, and `/whoami`: what the guard let
+//! through, said in a header or as JSON.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use encapsulated_token::handler::{CredentialSource, Identity};
+
+use super::app::{App, json};
+
+/// The header `/auth` names the user in, for nginx to pass upstream.
+pub static X_AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
+
+/// `GET /auth`, for nginx `auth_request`: 200 naming the user in
+/// X-Auth-User; the guard answers 401 (or 503) and logs why.
+pub async fn auth_request(identity: Identity) -> Response {
+    match HeaderValue::from_bytes(identity.subject.as_bytes()) {
+        Ok(user) => (StatusCode::OK, [(X_AUTH_USER.clone(), user)]).into_response(),
+        Err(_) => {
+            tracing::error!(
+                "user {:?} cannot be named in an HTTP header",
+                identity.subject
+            );
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `GET /whoami`: the claims of the request's token as JSON.
+pub async fn whoami(State(app): State<Arc<App>>, identity: Identity) -> Response {
+    let body = serde_json::json!({
+        "subject": identity.subject,
+        "audience": identity.audience,
+        "attributes": identity.attributes,
+        "token_id": identity.token_id.to_string(),
+        "key_id": identity.key_id.to_string(),
+        "issued_at": identity.issued_at.unix_timestamp(),
+        "expires_at": identity.expires_at.unix_timestamp(),
+        "source": match identity.source {
+            CredentialSource::Cookie => "cookie",
+            CredentialSource::Bearer => "bearer",
+        },
+        "instance": app.instance,
+    });
+    json(StatusCode::OK, &body)
+}

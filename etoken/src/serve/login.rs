@@ -1,0 +1,128 @@
+//! The browser's routes: the login page, the password check on
+//! `POST /j_security_check`, the signed-in greeting, and logout.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use encapsulated_token::handler::Identity;
+use serde::Deserialize;
+
+use super::app::App;
+use super::page;
+
+/// Where to go after logging in: a path on this site, else `/`, so the
+/// form cannot be used to redirect users elsewhere.
+fn local_path(resource: Option<&str>) -> &str {
+    match resource {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && HeaderValue::from_str(path).is_ok() =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    resource: Option<String>,
+}
+
+pub async fn login_page(query: Result<Query<LoginQuery>, QueryRejection>) -> Html<String> {
+    let resource = query.ok().and_then(|Query(q)| q.resource);
+    Html(page::login(local_path(resource.as_deref()), None))
+}
+
+pub async fn home(State(app): State<Arc<App>>, identity: Option<Identity>) -> Html<String> {
+    match identity {
+        Some(identity) => Html(page::signed_in(&identity.subject, &app.instance)),
+        None => Html(page::login("/", None)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    j_username: String,
+    j_password: String,
+    resource: Option<String>,
+}
+
+/// `POST /j_security_check`: checks the password against this instance's
+/// users file, then sets the login cookie and redirects (303) to
+/// `resource`. A wrong password and an unknown user get the same 401 page;
+/// the log says which.
+pub async fn login(
+    State(app): State<Arc<App>>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            let reason = rejection.body_text();
+            tracing::info!("refused login: malformed form: {reason}");
+            let message = format!(
+                "malformed login form: {reason}; send j_username and j_password as \
+                 application/x-www-form-urlencoded\n"
+            );
+            return (rejection.status(), message).into_response();
+        }
+    };
+    let resource = local_path(form.resource.as_deref()).to_owned();
+    let checked = {
+        let Ok(_permit) = app.hashing.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
+        let users = app.users.current();
+        let (name, password) = (form.j_username.clone(), form.j_password);
+        tokio::task::spawn_blocking(move || users.check_password(&name, &password)).await
+    };
+    let user = form.j_username;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => {
+            tracing::info!("refused login for {user:?}: {reason}");
+            let page = page::login(&resource, Some("Wrong user name or password."));
+            return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
+        }
+        Err(e) => {
+            tracing::error!("password check failed: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    let cookie = match app
+        .auth
+        .login_cookie(user.as_str(), std::iter::empty::<(String, String)>())
+    {
+        Ok(cookie) => cookie,
+        Err(e) => {
+            tracing::error!("refused login for {user:?}: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    tracing::info!("login: {user:?}");
+    let location = HeaderValue::from_str(&resource).unwrap_or(HeaderValue::from_static("/"));
+    (
+        StatusCode::SEE_OTHER,
+        [(SET_COOKIE, cookie), (LOCATION, location)],
+    )
+        .into_response()
+}
+
+/// `POST /logout`: clears the cookie and goes back to the login page.
+pub async fn logout(State(app): State<Arc<App>>) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (SET_COOKIE, app.auth.logout_cookie()),
+            (LOCATION, HeaderValue::from_static("/login")),
+        ],
+    )
+        .into_response()
+}
