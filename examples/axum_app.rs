@@ -21,7 +21,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Router, http::StatusCode};
 use encapsulated_token::handler::{
-    AuthConfig, Authenticator, DirectoryError, Identity, UserDirectory,
+    AuthConfig, Authenticator, DirectoryError, Identity, Session, Standing, UserDirectory,
 };
 use encapsulated_token::{Key, KeyRing};
 
@@ -30,8 +30,13 @@ use encapsulated_token::{Key, KeyRing};
 struct Users(HashMap<&'static str, &'static str>);
 
 impl UserDirectory for Users {
-    async fn contains(&self, subject: &str) -> Result<bool, DirectoryError> {
-        Ok(self.0.contains_key(subject))
+    async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
+        // A real store would also keep each user's "sessions revoked before"
+        // time and answer `Standing::of(session, revoked_before)`.
+        Ok(match self.0.contains_key(session.subject) {
+            true => Standing::of(session, None),
+            false => Standing::Unknown,
+        })
     }
 }
 

@@ -14,7 +14,8 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cookie::Cookie;
 use encapsulated_token::handler::{
-    AuthConfig, Authenticator, CredentialSource, DirectoryError, Identity, UserDirectory,
+    AuthConfig, Authenticator, CredentialSource, DirectoryError, Identity, Session, Standing,
+    UserDirectory,
 };
 use encapsulated_token::{Claims, Issuer, Key, KeyId, KeyRing};
 use tower::ServiceExt;
@@ -407,6 +408,148 @@ async fn cookie_found_among_several_cookie_headers() {
     }
 }
 
+/// Review finding 2: a cookie planted from a sibling subdomain (sent first,
+/// under a longer `Path`) must not shadow the user's own session.
+#[tokio::test]
+async fn cookies_naming_two_users_are_refused_and_cleared() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    let mallory_as_bob = auth.mint(&auth.claims_for("bob")).unwrap();
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        for headers in [
+            [cookie(&mallory_as_bob), cookie(&alice)],
+            [cookie(&alice), cookie(&mallory_as_bob)],
+        ] {
+            let reply = h.get("/api/me", &headers).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{transport:?}");
+            assert_eq!(reply.body, "");
+            let cleared = reply.set_cookies();
+            assert_eq!(cleared.len(), 1, "{transport:?}: our cookie is cleared");
+            assert_eq!(cleared[0].name(), "login-token");
+            assert_eq!(cleared[0].value(), "");
+            assert_eq!(cleared[0].max_age(), Some(cookie::time::Duration::ZERO));
+        }
+        // In one header too, and never refreshed over the user's cookie.
+        let old_alice = aged_token(&auth, "alice", time::Duration::hours(7));
+        let one_header = (
+            header::COOKIE,
+            format!("login-token={mallory_as_bob}; login-token={old_alice}"),
+        );
+        let reply = h.get("/page", &[one_header]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FOUND,
+            "{transport:?}: to the login page"
+        );
+        assert!(reply.set_cookies().iter().all(|c| c.value().is_empty()));
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        format!("login-token={mallory_as_bob}; login-token={alice}")
+            .parse()
+            .unwrap(),
+    );
+    let err = auth.authenticate(&headers).await.unwrap_err();
+    assert_eq!(err.kind(), "ambiguous_cookies");
+    assert!(err.to_string().contains("\"bob\" and \"alice\""), "{err}");
+}
+
+/// Review finding 2: junk login cookies ahead of the real one (only four
+/// were tried) and a non-UTF-8 byte in another cookie (it dropped the whole
+/// header) no longer lock the user out. Of two valid cookies of one user,
+/// the newer wins.
+#[tokio::test]
+async fn junk_cookies_and_foreign_bytes_do_not_lock_the_user_out() {
+    let auth = authenticator();
+    let alice = auth.mint(&auth.claims_for("alice")).unwrap();
+    let stale = aged_token(&auth, "alice", time::Duration::hours(3));
+    for transport in TRANSPORTS {
+        let h = Harness::start(transport, &auth).await;
+        let junk: Vec<String> = (0..40)
+            .map(|i| format!("login-token=et1.junk{i}"))
+            .collect();
+        let header_value = format!("{}; login-token={alice}", junk.join("; "));
+        let reply = h.get("/api/me", &[(header::COOKIE, header_value)]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{transport:?}: 40 junk cookies first"
+        );
+        assert_eq!(reply.body, "alice via cookie");
+    }
+    let mut headers = HeaderMap::new();
+    let mut raw = b"pref=caf\xe9; login-token=".to_vec();
+    raw.extend_from_slice(alice.as_bytes());
+    raw.extend_from_slice(b"; other=\xff");
+    headers.insert(header::COOKIE, HeaderValue::from_bytes(&raw).unwrap());
+    assert_eq!(auth.authenticate(&headers).await.unwrap().subject, "alice");
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        format!("login-token={stale}; login-token={alice}")
+            .parse()
+            .unwrap(),
+    );
+    let chosen = auth.authenticate(&headers).await.unwrap();
+    let newest = auth.verifier().verify(&alice).unwrap();
+    assert_eq!(
+        chosen.token_id,
+        newest.token_id(),
+        "the newer of alice's cookies"
+    );
+}
+
+/// A directory where alice's sessions begun before `revoked_before` are over.
+struct Revoking {
+    revoked_before: Mutex<Option<time::OffsetDateTime>>,
+}
+
+impl UserDirectory for Revoking {
+    async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
+        Ok(match session.subject {
+            "alice" => Standing::of(session, *self.revoked_before.lock().unwrap()),
+            _ => Standing::Unknown,
+        })
+    }
+}
+
+/// Review finding 3 (library side): a session begun before the user's
+/// revocation time is refused as `session_revoked`, a later login works.
+#[tokio::test]
+async fn sessions_begun_before_a_revocation_are_refused() {
+    let ring = KeyRing::new(Key::generate().unwrap());
+    let directory = Arc::new(Revoking {
+        revoked_before: Mutex::new(None),
+    });
+    let auth = Authenticator::new(ring, config(), directory.clone()).unwrap();
+    let before = aged_token(&auth, "alice", time::Duration::minutes(5));
+    let h = Harness::start(Transport::Oneshot, &auth).await;
+    assert_eq!(
+        h.get("/api/me", &[cookie(&before)]).await.status,
+        StatusCode::OK
+    );
+
+    *directory.revoked_before.lock().unwrap() = Some(auth.now() - time::Duration::minutes(1));
+    assert_unauthorized(&h.get("/api/me", &[cookie(&before)]).await, "revoked");
+    let after = auth.mint(&auth.claims_for("alice")).unwrap();
+    assert_eq!(
+        h.get("/api/me", &[cookie(&after)]).await.status,
+        StatusCode::OK
+    );
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        format!("login-token={before}").parse().unwrap(),
+    );
+    let err = auth.authenticate(&headers).await.unwrap_err();
+    assert_eq!(err.kind(), "session_revoked");
+    assert!(err.to_string().contains("log in again"), "{err}");
+}
+
 #[tokio::test]
 async fn refresh_past_the_threshold_and_not_before() {
     let auth = authenticator();
@@ -595,7 +738,7 @@ async fn clock_offset_models_a_skewed_instance() {
 struct Down;
 
 impl UserDirectory for Down {
-    async fn contains(&self, _subject: &str) -> Result<bool, DirectoryError> {
+    async fn standing(&self, _session: &Session<'_>) -> Result<Standing, DirectoryError> {
         Err(DirectoryError::new("connection refused"))
     }
 }

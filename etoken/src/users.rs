@@ -3,8 +3,12 @@
 //! instance iff this instance's file lists it, whatever a token says.
 //!
 //! ```text
-//! {"format":"etoken-users/1","users":{"admin":{"password":"$argon2id$v=19$..."}}}
+//! {"format":"etoken-users/1","users":{"admin":{"password":"$argon2id$v=19$...",
+//!  "sessions_revoked_before":"2026-12-01T15:00:01Z"}}}
 //! ```
+//!
+//! `sessions_revoked_before` (optional) ends the user's sessions begun before
+//! it: `user revoke-sessions` and every password change set it.
 //!
 //! Written atomically (temporary file, fsync, rename, fsync of the
 //! directory) with mode 0600; refused when group or others can read it.
@@ -17,7 +21,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use argon2::{ARGON2ID_IDENT, Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use encapsulated_token::handler::{Session, Standing};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 const FORMAT: &str = "etoken-users/1";
 /// A users file larger than this is not ours (about 40 000 users).
@@ -37,6 +43,13 @@ struct UsersFile {
 struct User {
     /// The argon2id hash, as a PHC string.
     password: String,
+    /// Sessions begun before this instant are over.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    sessions_revoked_before: Option<OffsetDateTime>,
 }
 
 /// The users of one instance.
@@ -117,6 +130,33 @@ impl Users {
         self.users.contains_key(name)
     }
 
+    /// The standing of a session of one of these users: unknown, active,
+    /// or begun before the user's sessions were revoked.
+    pub fn standing(&self, session: &Session<'_>) -> Standing {
+        match self.users.get(session.subject) {
+            Some(user) => Standing::of(session, user.sessions_revoked_before),
+            None => Standing::Unknown,
+        }
+    }
+
+    /// When `name`'s sessions were last revoked, if ever.
+    pub fn sessions_revoked_before(&self, name: &str) -> Option<OffsetDateTime> {
+        self.users.get(name)?.sessions_revoked_before
+    }
+
+    /// Ends `name`'s sessions begun until now ("logout everywhere"); false
+    /// when there is no such user. The instant is the next whole second
+    /// (tokens carry whole seconds), so a session begun in the current second
+    /// is over too; a login waits for that instant before minting (see
+    /// [`Users::sessions_revoked_before`]).
+    pub fn revoke_sessions(&mut self, name: &str) -> bool {
+        let Some(user) = self.users.get_mut(name) else {
+            return false;
+        };
+        user.sessions_revoked_before = Some(next_whole_second(OffsetDateTime::now_utc()));
+        true
+    }
+
     /// Removes `name`; false when there was no such user.
     pub fn remove(&mut self, name: &str) -> bool {
         self.users.remove(name).is_some()
@@ -128,18 +168,25 @@ impl Users {
     }
 
     /// Sets `name`'s password (hashing it with argon2id and a random salt).
+    /// Changing an existing user's password ends the sessions begun before
+    /// it, as [`revoke_sessions`](Self::revoke_sessions) does.
     pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), String> {
         check_name(name)?;
         validate_password(password)?;
         let hash = Argon2::default()
             .hash_password(password.as_bytes())
             .map_err(|e| format!("hashing the password: {e}"))?;
+        let existed = self.contains(name);
         self.users.insert(
             name.into(),
             User {
                 password: hash.to_string(),
+                sessions_revoked_before: None,
             },
         );
+        if existed {
+            self.revoke_sessions(name);
+        }
         Ok(())
     }
 
@@ -167,6 +214,13 @@ impl Users {
             }
         }
     }
+}
+
+/// The whole second after the one `at` falls in, so that "before" it
+/// covers every instant of the current second.
+fn next_whole_second(at: OffsetDateTime) -> OffsetDateTime {
+    let whole = at.replace_nanosecond(0).unwrap_or(at);
+    whole + time::Duration::SECOND
 }
 
 /// A hash of a random password, for unknown users.

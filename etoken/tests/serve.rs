@@ -443,7 +443,7 @@ async fn sighup_reloads_a_rotated_key_directory_and_a_broken_one_is_ignored() {
     // A corrupt key file: the reload is refused, the old ring keeps serving.
     fs::write(dir.join("keys").join(format!("{new}.key")), "{ half a key").unwrap();
     server.signal("HUP");
-    server.wait_for_log("reload refused, keeping the previous ring");
+    server.wait_for_log("reload refused, keeping the previous keys");
     assert_eq!(
         get(&auth, &[("authorization", &bearer(&new_token))])
             .await

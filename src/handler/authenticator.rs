@@ -16,7 +16,7 @@ use crate::verify::{TokenBuffer, Verifier, VerifyError};
 use super::config::{AuthConfig, ConfigError};
 use super::cookies;
 use super::credentials::{self, Credential};
-use super::directory::{DynDirectory, UserDirectory};
+use super::directory::{DynDirectory, Session, Standing, UserDirectory};
 use super::error::AuthError;
 use super::identity::{CredentialSource, Identity};
 
@@ -207,7 +207,10 @@ impl Authenticator {
     /// (info, debug when there was no credential at all).
     ///
     /// When several login cookies arrive (stale ones under another `Domain`
-    /// or `Path`), the first that verifies is used.
+    /// or `Path`), every one is verified: valid ones must name the same
+    /// user, else the request is refused as
+    /// [`AmbiguousCookies`](AuthError::AmbiguousCookies); the most recently
+    /// issued of them is used.
     ///
     /// ```
     /// use encapsulated_token::handler::{AuthConfig, AuthError, Authenticator};
@@ -263,19 +266,20 @@ impl Authenticator {
                     Identity::new(&verified, CredentialSource::Bearer)
                 }
                 Credential::Cookies(tokens) => {
-                    first_valid(&keys.verifier, &tokens, now, &mut buffer)?
+                    one_identity(&keys.verifier, &tokens, now, &mut buffer)?
                 }
             }
         };
-        match self
-            .shared
-            .directory
-            .contains_boxed(&identity.subject)
-            .await
-        {
-            Ok(true) => Ok(identity),
-            Ok(false) => Err(AuthError::UnknownUser {
+        let session = Session::new(&identity.subject, identity.issued_at);
+        match self.shared.directory.standing_boxed(&session).await {
+            Ok(Standing::Active) => Ok(identity),
+            Ok(Standing::Unknown) => Err(AuthError::UnknownUser {
                 subject: identity.subject,
+            }),
+            Ok(Standing::Revoked { before }) => Err(AuthError::SessionRevoked {
+                started_at: identity.issued_at,
+                subject: identity.subject,
+                before,
             }),
             Err(e) => Err(AuthError::Directory(e)),
         }
@@ -466,29 +470,49 @@ impl Authenticator {
     }
 }
 
-/// The identity of the first of `tokens` that verifies, else the error of
-/// the first one.
-fn first_valid(
+/// The one identity the login cookies `tokens` agree on: those that do not
+/// verify are ignored; if the valid ones name different subjects, none is
+/// trusted; among valid ones of the same subject, the most recently issued
+/// wins (the first sent on a tie). With no valid cookie, the error of the
+/// first.
+fn one_identity(
     verifier: &Verifier,
     tokens: &[&str],
     now: OffsetDateTime,
     buffer: &mut TokenBuffer,
-) -> Result<Identity, VerifyError> {
+) -> Result<Identity, AuthError> {
+    let mut chosen: Option<Identity> = None;
     let mut first_error = None;
     for token in tokens {
-        match verifier.verify_in_at(token, now, buffer) {
-            Ok(verified) => return Ok(Identity::new(&verified, CredentialSource::Cookie)),
+        let verified = match verifier.verify_in_at(token, now, buffer) {
+            Ok(verified) => verified,
             Err(e) => {
                 first_error.get_or_insert(e);
+                continue;
             }
+        };
+        match &chosen {
+            None => chosen = Some(Identity::new(&verified, CredentialSource::Cookie)),
+            Some(best) if best.subject != verified.subject() => {
+                return Err(AuthError::AmbiguousCookies {
+                    first: best.subject.clone(),
+                    other: verified.subject().to_owned(),
+                });
+            }
+            Some(best) if verified.issued_at() > best.issued_at => {
+                chosen = Some(Identity::new(&verified, CredentialSource::Cookie));
+            }
+            Some(_) => {}
         }
     }
-    // `tokens` is never empty; if it were, say so as a malformed token.
-    Err(first_error.unwrap_or(VerifyError::Malformed {
-        position: 0,
-        part: "cookie",
-        problem: "is empty",
-    }))
+    chosen.ok_or_else(|| {
+        // `tokens` is never empty; if it were, say so as a malformed token.
+        AuthError::Token(first_error.unwrap_or(VerifyError::Malformed {
+            position: 0,
+            part: "cookie",
+            problem: "is empty",
+        }))
+    })
 }
 
 impl fmt::Debug for Authenticator {

@@ -7,10 +7,16 @@ use http::header::{AUTHORIZATION, COOKIE};
 
 use super::error::AuthError;
 
-/// At most this many login cookies are tried. Several can arrive when stale
-/// cookies of the same name linger under another `Domain` or `Path`; a
-/// request stuffed with more is not worth more verifications.
-pub(crate) const MAX_COOKIE_CANDIDATES: usize = 4;
+/// The most `Cookie` header bytes of one request that are read, all headers
+/// together: every login cookie within them is considered (a planted cookie
+/// must not push the user's own out of view), and a request with more is
+/// refused as [`AuthError::BadCookies`]. Browsers send at most a few KiB; a
+/// proxy in front (nginx: 8 KiB per header line) usually refuses far less.
+///
+/// ```
+/// assert_eq!(encapsulated_token::handler::MAX_COOKIE_BYTES, 64 * 1024);
+/// ```
+pub const MAX_COOKIE_BYTES: usize = 64 * 1024;
 
 /// The credential a request carries.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,8 +24,7 @@ pub(crate) enum Credential<'h> {
     /// The token after `Bearer `.
     Bearer(&'h str),
     /// The values of the login cookies, in the order the client sent them
-    /// (browsers put the most specific path first), at most
-    /// [`MAX_COOKIE_CANDIDATES`], never empty.
+    /// (browsers put the most specific path first), never empty.
     Cookies(Vec<&'h str>),
 }
 
@@ -33,7 +38,7 @@ pub(crate) fn extract<'h>(
     if let Some(token) = bearer(headers)? {
         return Ok(Credential::Bearer(token));
     }
-    let cookies = login_cookies(headers, cookie_name);
+    let cookies = login_cookies(headers, cookie_name)?;
     if cookies.is_empty() {
         return Err(AuthError::Missing);
     }
@@ -70,20 +75,26 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     Ok(Some(token))
 }
 
-/// The values of every cookie named `name`, across every `Cookie` header,
-/// parsed by the `cookie` crate. A header that is not UTF-8 or a cookie pair
-/// that does not parse belongs to some other application and is skipped.
-fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Vec<&'h str> {
-    headers
-        .get_all(COOKIE)
+/// The values of every cookie named `name`, across every `Cookie` header.
+/// Each `;`-separated pair is parsed by the `cookie` crate on its own, so a
+/// pair that is not UTF-8 or does not parse (some other application's
+/// cookie) spoils only itself.
+fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Vec<&'h str>, AuthError> {
+    let values = headers.get_all(COOKIE);
+    let total: usize = values.iter().map(|value| value.len()).sum();
+    if total > MAX_COOKIE_BYTES {
+        return Err(AuthError::BadCookies {
+            problem: "over 64 KiB of Cookie headers",
+        });
+    }
+    Ok(values
         .iter()
-        .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
+        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
         .filter(|cookie| cookie.name() == name)
         .filter_map(|cookie| cookie.value_raw())
-        .take(MAX_COOKIE_CANDIDATES)
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -112,7 +123,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_every_login_cookie_in_order_up_to_the_bound() {
+    fn keeps_every_login_cookie_in_order() {
         let h = headers(&[
             (COOKIE, "login-token=one; login-token=two"),
             (
@@ -122,8 +133,23 @@ mod tests {
         ]);
         assert_eq!(
             extract(&h, "login-token").unwrap(),
-            Credential::Cookies(vec!["one", "two", "three", "four"])
+            Credential::Cookies(vec!["one", "two", "three", "four", "five"])
         );
+    }
+
+    #[test]
+    fn refuses_cookie_headers_over_the_bound() {
+        let mut h = HeaderMap::new();
+        let filler = format!("x={}", "a".repeat(32 * 1024));
+        h.append(COOKIE, HeaderValue::from_str(&filler).unwrap());
+        h.append(COOKIE, HeaderValue::from_static("login-token=t"));
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["t"])
+        );
+        h.append(COOKIE, HeaderValue::from_str(&filler).unwrap());
+        let err = extract(&h, "login-token").unwrap_err();
+        assert_eq!(err.kind(), "bad_cookies");
     }
 
     #[test]
@@ -171,6 +197,19 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_bytes(b"x=\xff").unwrap());
         h.append(COOKIE, HeaderValue::from_static("login-token=t"));
+        assert_eq!(
+            extract(&h, "login-token").unwrap(),
+            Credential::Cookies(vec!["t"])
+        );
+    }
+
+    #[test]
+    fn a_non_utf8_byte_spoils_only_its_own_cookie() {
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"a=1; theme=\xffdark; login-token=t; b=\xfe").unwrap(),
+        );
         assert_eq!(
             extract(&h, "login-token").unwrap(),
             Credential::Cookies(vec!["t"])

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
 use crate::verify::VerifyError;
 
 use super::directory::DirectoryError;
@@ -35,12 +38,37 @@ pub enum AuthError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The `Cookie` headers are unusable: larger together than
+    /// [`MAX_COOKIE_BYTES`](super::MAX_COOKIE_BYTES).
+    BadCookies {
+        /// What is wrong with them.
+        problem: &'static str,
+    },
     /// The token did not verify (expired, bad tag, unknown key id...).
     Token(VerifyError),
+    /// Several login cookies verified and they name different users: one
+    /// may have been planted (from a sibling subdomain, under a longer
+    /// `Path`). Neither is trusted, and the layer clears the cookie.
+    AmbiguousCookies {
+        /// The subject of the first valid cookie.
+        first: String,
+        /// The subject of another valid cookie.
+        other: String,
+    },
     /// The token verified, but its subject is not a user of this instance.
     UnknownUser {
         /// The token's subject.
         subject: String,
+    },
+    /// The token verified and its user exists, but the user's sessions
+    /// begun before `before` were ended (logout everywhere, password change).
+    SessionRevoked {
+        /// The token's subject.
+        subject: String,
+        /// When the token's session began.
+        started_at: OffsetDateTime,
+        /// Sessions begun before this instant are over.
+        before: OffsetDateTime,
     },
     /// The user directory could not be asked.
     Directory(DirectoryError),
@@ -59,8 +87,11 @@ impl AuthError {
         match self {
             Self::Missing => "missing",
             Self::BadAuthorization { .. } => "bad_authorization",
+            Self::BadCookies { .. } => "bad_cookies",
             Self::Token(e) => e.kind(),
+            Self::AmbiguousCookies { .. } => "ambiguous_cookies",
             Self::UnknownUser { .. } => "unknown_user",
+            Self::SessionRevoked { .. } => "session_revoked",
             Self::Directory(_) => "directory_unavailable",
         }
     }
@@ -75,15 +106,37 @@ impl fmt::Display for AuthError {
             Self::BadAuthorization { problem } => {
                 write!(f, "unusable Authorization header: {problem}")
             }
+            Self::BadCookies { problem } => write!(f, "unusable Cookie headers: {problem}"),
             Self::Token(e) => e.fmt(f),
+            Self::AmbiguousCookies { first, other } => write!(
+                f,
+                "login cookies for two users ({first:?} and {other:?}) in one request: \
+                 refused, one may be planted from a sibling domain; the cookie is cleared"
+            ),
             Self::UnknownUser { subject } => write!(
                 f,
                 "token for user {subject:?} verified, but no such user exists on this instance: \
                  create or replicate the user here"
             ),
+            Self::SessionRevoked {
+                subject,
+                started_at,
+                before,
+            } => write!(
+                f,
+                "sessions of user {subject:?} begun before {} are over (logout everywhere or \
+                 password change); this one began at {}: the user must log in again",
+                rfc3339(*before),
+                rfc3339(*started_at)
+            ),
             Self::Directory(e) => e.fmt(f),
         }
     }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 impl std::error::Error for AuthError {

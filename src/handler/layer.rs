@@ -192,6 +192,15 @@ where
             let identity = match outcome {
                 Ok(identity) => identity,
                 Err(AuthError::Directory(_)) => return Ok(empty(StatusCode::SERVICE_UNAVAILABLE)),
+                // Neither cookie is trusted, and ours is cleared: the user
+                // logs in again under one identity.
+                Err(AuthError::AmbiguousCookies { .. }) => {
+                    let mut response = layer.refusal();
+                    response
+                        .headers_mut()
+                        .append(SET_COOKIE, layer.auth.logout_cookie());
+                    return Ok(response);
+                }
                 Err(_) if layer.optional => return inner.call(request).await,
                 Err(_) => return Ok(layer.refusal()),
             };

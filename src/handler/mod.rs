@@ -22,9 +22,18 @@
 //! gets exactly the identity it asked for, and a refused bearer token is never
 //! masked by a leftover session cookie.
 //!
+//! **Several login cookies.** Browsers send every cookie of the name that
+//! matches (sibling domains, longer paths). Each is verified; those that do
+//! not verify are ignored; if the valid ones name different users the
+//! request is refused ([`AuthError::AmbiguousCookies`]) and the cookie
+//! cleared, so a cookie planted from a sibling subdomain can neither shadow
+//! the user's own session nor be refreshed over it. Among valid cookies of
+//! one user, the most recently issued wins.
+//!
 //! **The token proves authentication only.** After the token verifies, the
-//! [`UserDirectory`] is asked whether the subject exists on *this* instance; a
-//! user unknown here is refused like a bad token.
+//! [`UserDirectory`] is asked whether the subject exists on *this* instance
+//! and whether its session was ended ([`Standing`]); a user unknown here, or
+//! a revoked session, is refused like a bad token.
 //!
 //! ```
 //! use encapsulated_token::handler::{AuthConfig, Authenticator};
@@ -64,7 +73,8 @@ mod layer;
 
 pub use authenticator::Authenticator;
 pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SameSite};
-pub use directory::{DirectoryError, UserDirectory};
+pub use credentials::MAX_COOKIE_BYTES;
+pub use directory::{DirectoryError, Session, Standing, UserDirectory};
 pub use error::AuthError;
 #[cfg(feature = "axum")]
 pub use extractors::AuthRejection;

@@ -20,7 +20,8 @@ pub struct UsersArg {
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Add a user; the password is read from stdin (first line) when it is
-    /// not a terminal, else prompted for twice.
+    /// not a terminal, else prompted for twice. With --replace, an existing
+    /// user's password changes and their older sessions end.
     Add {
         #[command(flatten)]
         file: UsersArg,
@@ -29,6 +30,22 @@ pub enum UserCommand {
         /// Replace the password of an existing user instead of refusing.
         #[arg(long)]
         replace: bool,
+    },
+    /// Change a user's password (read as for `add`); ends the sessions
+    /// begun before it on every instance that reloads the file.
+    Passwd {
+        #[command(flatten)]
+        file: UsersArg,
+        /// The user name.
+        name: String,
+    },
+    /// Logout everywhere: end NAME's sessions begun until now, on every
+    /// instance that reloads the file; a new login works at once.
+    RevokeSessions {
+        #[command(flatten)]
+        file: UsersArg,
+        /// The user name.
+        name: String,
     },
     /// Remove a user.
     Remove {
@@ -52,12 +69,14 @@ pub fn run(command: UserCommand) -> Result<(), String> {
             name,
             replace,
         } => add(&file.users, &name, replace),
+        UserCommand::Passwd { file, name } => passwd(&file.users, &name),
+        UserCommand::RevokeSessions { file, name } => revoke_sessions(&file.users, &name),
         UserCommand::Remove { file, name } => remove(&file.users, &name),
         UserCommand::List { file } => list(&file.users),
     }
 }
 
-/// The password for `user add`: stdin's first line when stdin is not a
+/// The password for `user add` and `user passwd`: stdin's first line when stdin is not a
 /// terminal, else prompted for twice.
 fn read_password(name: &str) -> Result<String, String> {
     if !std::io::stdin().is_terminal() {
@@ -96,17 +115,63 @@ fn add(path: &Path, name: &str, replace: bool) -> Result<(), String> {
         ));
     }
     let password = read_password(name)?;
+    let existed = users.contains(name);
     users.set_password(name, &password)?;
     users.store(path)?;
-    println!("added user {name} to {}", path.display());
+    if existed {
+        println!(
+            "changed the password of {name} in {}; sessions begun before now are over",
+            path.display()
+        );
+    } else {
+        println!("added user {name} to {}", path.display());
+    }
     Ok(())
+}
+
+/// `user passwd`.
+fn passwd(path: &Path, name: &str) -> Result<(), String> {
+    let mut users = Users::load(path)?;
+    if !users.contains(name) {
+        return Err(no_such_user(path, name));
+    }
+    let password = read_password(name)?;
+    users.set_password(name, &password)?;
+    users.store(path)?;
+    println!(
+        "changed the password of {name} in {}; sessions begun before now are over",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `user revoke-sessions`.
+fn revoke_sessions(path: &Path, name: &str) -> Result<(), String> {
+    let mut users = Users::load(path)?;
+    if !users.revoke_sessions(name) {
+        return Err(no_such_user(path, name));
+    }
+    users.store(path)?;
+    println!(
+        "ended the sessions of {name} begun before now in {}; copy the file to every \
+         instance (each reloads it within its --reload-interval)",
+        path.display()
+    );
+    Ok(())
+}
+
+fn no_such_user(path: &Path, name: &str) -> String {
+    format!(
+        "no user {name:?} in {}: `etoken user list --users {0}` shows them",
+        path.display()
+    )
 }
 
 /// `user remove`.
 fn remove(path: &Path, name: &str) -> Result<(), String> {
     let mut users = Users::load(path)?;
     if !users.remove(name) {
-        return Err(format!("no user {name:?} in {}", path.display()));
+        return Err(no_such_user(path, name));
     }
     users.store(path)?;
     println!("removed user {name} from {}", path.display());

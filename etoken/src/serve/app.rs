@@ -15,15 +15,18 @@ use axum::routing::{get, post};
 use encapsulated_token::handler::Authenticator;
 use tokio::sync::Semaphore;
 
-use super::reload::LiveUsers;
+use super::reload::{LiveUsers, ReloadHealth};
 use super::{auth, health, login};
 
 /// The header naming the instance that served a response.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
+
 /// What every handler shares.
 pub struct App {
     pub auth: Authenticator,
     pub users: LiveUsers,
+    /// What fails to reload, for `/healthz`.
+    pub reloads: ReloadHealth,
     pub instance: String,
     instance_header: HeaderValue,
     /// Password hashing is deliberately slow; at most one per core at a
@@ -33,13 +36,19 @@ pub struct App {
 
 impl App {
     /// Refuses an instance name that cannot be sent in a header.
-    pub fn new(auth: Authenticator, users: LiveUsers, instance: &str) -> Result<Self, String> {
+    pub fn new(
+        auth: Authenticator,
+        users: LiveUsers,
+        reloads: ReloadHealth,
+        instance: &str,
+    ) -> Result<Self, String> {
         let instance_header = HeaderValue::from_str(instance)
             .map_err(|_| format!("--instance {instance:?}: not printable ASCII"))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             auth,
             users,
+            reloads,
             instance: instance.to_owned(),
             instance_header,
             hashing: Semaphore::new(cores),

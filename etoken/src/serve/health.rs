@@ -7,14 +7,31 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::app::{App, json};
+use time::format_description::well_known::Rfc3339;
+
 use crate::keydir::ring_fingerprint;
 
 /// `GET /healthz`: up, and which ring this instance holds (compare across
-/// instances after copying a key directory).
+/// instances after copying a key directory). `"status": "degraded"` (still
+/// 200: the instance serves from its last good copy, and a restart would not
+/// start) lists each file that fails to reload, why, and since when.
 pub async fn healthz(State(app): State<Arc<App>>) -> Response {
     let ring = app.auth.ring();
+    let failures = app.reloads.failures();
+    let degraded: Vec<_> = failures
+        .iter()
+        .map(|(source, failure)| {
+            serde_json::json!({
+                "source": source,
+                "path": failure.path.display().to_string(),
+                "error": failure.error,
+                "since": failure.since.format(&Rfc3339).unwrap_or_default(),
+            })
+        })
+        .collect();
     let body = serde_json::json!({
-        "status": "ok",
+        "status": if degraded.is_empty() { "ok" } else { "degraded" },
+        "degraded": degraded,
         "instance": app.instance,
         "ring": ring_fingerprint(&ring),
         "active_key": ring.active().id().to_string(),

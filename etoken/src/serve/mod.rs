@@ -25,7 +25,7 @@ use tracing_subscriber::EnvFilter;
 use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
-use reload::{LiveUsers, Watcher};
+use reload::{LiveUsers, ReloadHealth, Watcher};
 
 /// `etoken serve`.
 #[derive(Args)]
@@ -134,6 +134,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let shutdown = shutdown_signal()?;
         let hangups = signal(SignalKind::hangup())
             .map_err(|e| format!("cannot install a SIGHUP handler: {e}"))?;
+        let reloads = ReloadHealth::default();
         let watcher = Watcher {
             hangups,
             keys,
@@ -142,9 +143,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             auth: auth.clone(),
             users: live_users.clone(),
             ring,
+            health: reloads.clone(),
         };
         let watching = tokio::spawn(watcher.run());
-        let app = app::router(app::App::new(auth, live_users, &instance)?);
+        let app = app::router(app::App::new(auth, live_users, reloads, &instance)?);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");

@@ -1,15 +1,21 @@
 //! Live reload of the key directory and the users file: polled every
 //! interval and re-read at once on SIGHUP. A change that loads is swapped in
-//! and logged with the ring's fingerprints; one that does not load is logged
-//! and the previous ring or users are kept, so copying a directory over a
-//! running instance never leaves it without keys.
+//! and logged with the ring's fingerprints. One that does not load keeps the
+//! previous ring or users, so copying a directory over a running instance
+//! never leaves it without keys, but it is not silent: the failure is logged
+//! at once and every minute while it lasts, and `/healthz` says "degraded".
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use encapsulated_token::KeyRing;
-use encapsulated_token::handler::{Authenticator, DirectoryError, UserDirectory};
+use encapsulated_token::handler::{
+    Authenticator, DirectoryError, Session, Standing, UserDirectory,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::signal::unix::Signal;
 
 use crate::keydir::{describe, open_ring};
@@ -44,9 +50,106 @@ impl LiveUsers {
 }
 
 impl UserDirectory for LiveUsers {
-    async fn contains(&self, subject: &str) -> Result<bool, DirectoryError> {
-        Ok(self.current().contains(subject))
+    async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
+        Ok(self.current().standing(session))
     }
+}
+
+/// What failed to reload, and since when: the instance keeps serving from
+/// the last good copy, and says so on `/healthz` and in the log.
+#[derive(Clone)]
+pub struct ReloadHealth {
+    failures: Arc<RwLock<BTreeMap<&'static str, Failure>>>,
+    /// How often a failure that lasts is logged again.
+    repeat: Duration,
+}
+
+impl Default for ReloadHealth {
+    fn default() -> Self {
+        Self {
+            failures: Arc::default(),
+            repeat: REPEAT_LOG,
+        }
+    }
+}
+
+/// One source that does not load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The path that does not load.
+    pub path: PathBuf,
+    /// Why, as the log says it.
+    pub error: String,
+    /// The first failed check of this error.
+    pub since: OffsetDateTime,
+    /// When the log last said it.
+    logged: Instant,
+}
+
+impl ReloadHealth {
+    /// The sources that do not load now ("keys", "users"), by name.
+    pub fn failures(&self) -> BTreeMap<&'static str, Failure> {
+        self.failures
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the outcome of one check of `source` at `path`, and logs: a
+    /// new failure at once, the same one again each [`REPEAT_LOG`] while it
+    /// lasts, and the recovery. Returns whether it logged.
+    fn record(&self, source: &'static str, path: &Path, outcome: Result<(), String>) -> bool {
+        let mut failures = self
+            .failures
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match (outcome, failures.get_mut(source)) {
+            (Ok(()), None) => return false,
+            (Ok(()), Some(failure)) => {
+                tracing::info!(
+                    source,
+                    "reload: {} loads again (it failed since {})",
+                    path.display(),
+                    rfc3339(failure.since)
+                );
+                failures.remove(source);
+            }
+            (Err(error), Some(failure)) if failure.error == error => {
+                if failure.logged.elapsed() < self.repeat {
+                    return false;
+                }
+                tracing::error!(
+                    source,
+                    "reload still refused since {}, serving from the last good copy: {error}",
+                    rfc3339(failure.since)
+                );
+                failure.logged = Instant::now();
+            }
+            (Err(error), _) => {
+                tracing::error!(
+                    source,
+                    "reload refused, keeping the previous {source}: {error}"
+                );
+                failures.insert(
+                    source,
+                    Failure {
+                        path: path.to_owned(),
+                        error,
+                        since: OffsetDateTime::now_utc(),
+                        logged: Instant::now(),
+                    },
+                );
+            }
+        }
+        true
+    }
+}
+
+/// How often a reload failure that lasts is logged again.
+pub const REPEAT_LOG: Duration = Duration::from_secs(60);
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
 }
 
 /// Watches the key directory and the users file.
@@ -59,6 +162,7 @@ pub struct Watcher {
     pub auth: Authenticator,
     pub users: LiveUsers,
     pub ring: KeyRing,
+    pub health: ReloadHealth,
 }
 
 impl Watcher {
@@ -67,7 +171,6 @@ impl Watcher {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await; // the first tick is immediate
-        let mut last_error: Option<String> = None;
         loop {
             let hangup = tokio::select! {
                 _ = ticker.tick() => false,
@@ -76,49 +179,75 @@ impl Watcher {
             if hangup {
                 tracing::info!("SIGHUP: reloading the key directory and the users file");
             }
-            let error = self.check(hangup).await;
-            // Each distinct failure once, not every poll.
-            match (&error, &last_error) {
-                (Some(reason), last) if last.as_ref() != Some(reason) => {
-                    tracing::error!("reload refused, keeping the previous ring and users: {reason}")
-                }
-                (None, Some(_)) => {
-                    tracing::info!("reload: the key directory and the users file load again")
-                }
-                _ => {}
-            }
-            last_error = error;
+            self.check(hangup).await;
         }
     }
 
-    /// Loads both files; swaps in what changed. Returns the first error.
-    async fn check(&mut self, hangup: bool) -> Option<String> {
+    /// Loads both files; swaps in what changed; records what failed.
+    async fn check(&mut self, hangup: bool) {
         let (keys, users_file) = (self.keys.clone(), self.users_file.clone());
         let loaded =
             tokio::task::spawn_blocking(move || (open_ring(&keys), Users::load(&users_file))).await;
         let (ring, users) = match loaded {
             Ok(pair) => pair,
-            Err(e) => return Some(format!("reload task failed: {e}")),
+            Err(e) => {
+                tracing::error!("reload task failed: {e}");
+                return;
+            }
         };
-        let mut error = None;
-        match ring {
-            Ok(ring) if ring != self.ring => {
+        let ring = ring.map(|ring| {
+            if ring != self.ring {
                 tracing::info!("key directory changed, now using {}", describe(&ring));
                 self.auth.replace_ring(ring.clone());
                 self.ring = ring;
+            } else if hangup {
+                tracing::info!("key directory unchanged: {}", describe(&self.ring));
             }
-            Ok(_) if hangup => tracing::info!("key directory unchanged: {}", describe(&self.ring)),
-            Ok(_) => {}
-            Err(reason) => error = Some(reason),
-        }
-        match users {
-            Ok(users) if users != *self.users.current() => {
+        });
+        self.health.record("keys", &self.keys, ring);
+        let users = users.map(|users| {
+            if users != *self.users.current() {
                 tracing::info!("users file changed: {} users", users.names().count());
                 self.users.replace(users);
             }
-            Ok(_) => {}
-            Err(reason) => error = error.or(Some(reason)),
-        }
-        error
+        });
+        self.health.record("users", &self.users_file, users);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_failure_is_logged_at_once_then_every_repeat_until_it_recovers() {
+        let path = Path::new("users.json");
+        let health = ReloadHealth::default();
+        assert!(!health.record("users", path, Ok(())), "nothing to say");
+        assert!(health.record("users", path, Err("mode 0644".into())));
+        let since = health.failures()["users"].since;
+        assert!(
+            !health.record("users", path, Err("mode 0644".into())),
+            "not again yet"
+        );
+        assert!(
+            health.record("users", path, Err("corrupt".into())),
+            "another error"
+        );
+        assert_eq!(health.failures()["users"].error, "corrupt");
+        assert!(health.failures()["users"].since >= since);
+        assert!(health.record("users", path, Ok(())), "recovery");
+        assert!(health.failures().is_empty());
+
+        let often = ReloadHealth {
+            repeat: Duration::ZERO,
+            ..ReloadHealth::default()
+        };
+        assert!(often.record("keys", path, Err("gone".into())));
+        assert!(
+            often.record("keys", path, Err("gone".into())),
+            "repeat elapsed"
+        );
+        assert_eq!(often.failures().len(), 1);
     }
 }

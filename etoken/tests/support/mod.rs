@@ -58,6 +58,21 @@ pub fn setup(dir: &Path, users: &[&str]) {
     }
 }
 
+/// `etoken serve` on the files [`setup`] made (`keys`, `users.json`),
+/// polling them every second, with `extra` flags.
+pub fn serve_files(cwd: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--keys",
+        "keys",
+        "--users",
+        "users.json",
+        "--reload-interval",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(cwd, &args)
+}
+
 /// A running `etoken serve`, killed when dropped.
 pub struct Server {
     child: Child,
