@@ -102,7 +102,7 @@ fn forge_tag(token: &str) -> String {
     format!("{}{}", format::PREFIX, URL_SAFE_NO_PAD.encode(body))
 }
 
-/// What a token's tag covers ("et1." || key id || payload), and the tag.
+/// What a token's tag covers ("et2." || key id || payload), and the tag.
 fn covered_and_tag(token: &str) -> (Vec<u8>, Vec<u8>) {
     let body = URL_SAFE_NO_PAD
         .decode(&token[format::PREFIX.len()..])
@@ -140,7 +140,7 @@ fn verify_group(c: &mut Criterion) {
     });
 
     // The floor: HMAC-SHA256 over exactly the bytes our tag covers
-    // ("et1." || key id || payload), keyed once, then a constant-time compare.
+    // ("et2." || key id || payload), keyed once, then a constant-time compare.
     let (covered, tag) = covered_and_tag(&token);
     let tag = tag.as_slice();
     let keyed = Hmac::<Sha256>::new_from_slice(&SECRET).expect("any key length");

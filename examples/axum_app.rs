@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! curl -i -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login
-//! curl -i -b 'login-token=et1....' http://127.0.0.1:3000/api/me
+//! curl -i -b 'login-token=et2....' http://127.0.0.1:3000/api/me
 //! ```
 //!
 //! The address can be changed with the `ADDR` environment variable.

@@ -33,7 +33,7 @@ def add(corpus: pathlib.Path, target: str, data: bytes, counts: dict) -> None:
 
 def body_of(token: str):
     """The body of a token, leniently (padding and stray bits tolerated)."""
-    if not token.startswith("et1."):
+    if not token.startswith("et2."):
         return None
     text = token[4:]
     try:

@@ -163,6 +163,12 @@ pub struct Claims {
     /// When the token stops being valid (plus the leeway).
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
+    /// When the session this token belongs to began: the login. A refreshed
+    /// token is issued anew but keeps it, so an absolute session lifetime
+    /// and "sessions before T are over" can be enforced. Not after
+    /// `issued_at`.
+    #[serde(with = "time::serde::timestamp")]
+    pub session_started_at: OffsetDateTime,
     /// Unique per token.
     pub token_id: TokenId,
     /// The farm or tier the token is for; a verifier expecting another
@@ -174,7 +180,8 @@ pub struct Claims {
 
 impl Claims {
     /// Claims for `subject`, issued now (to the second), valid for `lifetime`,
-    /// with a fresh random token id, no audience and no attributes.
+    /// starting a new session now, with a fresh random token id, no audience
+    /// and no attributes.
     ///
     /// ```
     /// use encapsulated_token::Claims;
@@ -190,10 +197,25 @@ impl Claims {
             subject: subject.into(),
             issued_at,
             expires_at: issued_at.saturating_add(lifetime),
+            session_started_at: issued_at,
             token_id: TokenId::random(),
             audience: None,
             attributes: BTreeMap::new(),
         }
+    }
+
+    /// Sets when the session began (a refresh keeps the login's time).
+    ///
+    /// ```
+    /// use encapsulated_token::Claims;
+    /// let login = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// let refreshed = Claims::new("alice", std::time::Duration::from_secs(60))
+    ///     .with_session_started_at(login.session_started_at);
+    /// assert_eq!(refreshed.session_started_at, login.issued_at);
+    /// ```
+    pub fn with_session_started_at(mut self, started_at: OffsetDateTime) -> Self {
+        self.session_started_at = started_at;
+        self
     }
 
     /// Sets the audience.

@@ -1,12 +1,13 @@
-//! The v1 wire format: its constants, the claim bounds, and the binary
+//! The v2 wire format: its constants, the claim bounds, and the binary
 //! payload codec. `docs/FORMAT.md` is the normative text; this module is its
 //! code, and the two change together.
 //!
 //! ```text
-//! token   = "et1." base64url-nopad(body)
+//! token   = "et2." base64url-nopad(body)
 //! body    = key_id[4] || payload || tag[32]
-//! tag     = HMAC-SHA256(key, "et1." || key_id || payload)
-//! payload = issued_at u64 BE || expires_at u64 BE || token_id[16]
+//! tag     = HMAC-SHA256(key, "et2." || key_id || payload)
+//! payload = issued_at u64 BE || expires_at u64 BE || session_started_at u64 BE
+//!           || token_id[16]
 //!           || u8 len || subject || u8 len || audience      (len 0 = none)
 //!           || u8 count || count × (u8 len || key || u8 len || value)
 //! ```
@@ -17,13 +18,14 @@ use time::OffsetDateTime;
 
 use crate::claims::{Claims, TokenId};
 
-/// The version prefix. It fixes the algorithm (HMAC-SHA256): no algorithm is
-/// ever read from a token.
+/// The version prefix. It fixes the algorithm (HMAC-SHA256) and the payload
+/// layout: no algorithm is ever read from a token. Version 2 added the
+/// session's start; `et1.` tokens are refused as an unsupported version.
 ///
 /// ```
-/// assert!(encapsulated_token::format::PREFIX.starts_with("et1"));
+/// assert!(encapsulated_token::format::PREFIX.starts_with("et2"));
 /// ```
-pub const PREFIX: &str = "et1.";
+pub const PREFIX: &str = "et2.";
 
 /// Hard upper bound on a token's length in characters, checked before any
 /// other work. Far below the 4096 bytes browsers keep per cookie.
@@ -96,9 +98,8 @@ pub(crate) const MAX_BODY_LEN: usize = (MAX_TOKEN_LEN - PREFIX.len()) * 3 / 4;
 /// the longest body. Verification decodes into a buffer this long, after the
 /// prefix, so the tag is computed over one contiguous message.
 pub(crate) const MAX_TAGGED_LEN: usize = PREFIX.len() + MAX_BODY_LEN;
-/// Fixed part of the payload: two times, the token id and the three length
-/// or count bytes.
-const FIXED_PAYLOAD_LEN: usize = 8 + 8 + 16;
+/// Fixed part of the payload: three times and the token id.
+const FIXED_PAYLOAD_LEN: usize = 8 + 8 + 8 + 16;
 /// Shortest payload: fixed part, a one-byte subject, no audience, no attributes.
 const MIN_PAYLOAD_LEN: usize = FIXED_PAYLOAD_LEN + 1 + 1 + 1 + 1;
 /// Shortest body a token can have.
@@ -111,6 +112,7 @@ pub(crate) const MIN_BODY_LEN: usize = KEY_ID_LEN + MIN_PAYLOAD_LEN + TAG_LEN;
 pub(crate) struct Layout {
     pub issued_at: u64,
     pub expires_at: u64,
+    pub session_started_at: u64,
     pub token_id: [u8; 16],
     pub subject: Range<u16>,
     /// Empty range: no audience.
@@ -145,6 +147,7 @@ impl Layout {
             subject: self.text(payload, &self.subject).to_owned(),
             issued_at: unix_time(self.issued_at),
             expires_at: unix_time(self.expires_at),
+            session_started_at: unix_time(self.session_started_at),
             token_id: TokenId::from_bytes(self.token_id),
             audience: self.audience(payload).map(str::to_owned),
             attributes: self
@@ -363,6 +366,11 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Layout, PayloadError> {
     if expires_at <= issued_at {
         return Err(r.error(8, "expires-at", "is not after issued-at"));
     }
+    // Not above MAX_UNIX_TIME either, since issued-at is not.
+    let session_started_at = r.u64("session-started-at")?;
+    if session_started_at > issued_at {
+        return Err(r.error(16, "session-started-at", "is after issued-at"));
+    }
     let id = r.take(16, "token id")?;
     let mut token_id = [0u8; 16];
     token_id.copy_from_slice(&payload[id]);
@@ -404,6 +412,7 @@ pub(crate) fn parse_payload(payload: &[u8]) -> Result<Layout, PayloadError> {
     Ok(Layout {
         issued_at,
         expires_at,
+        session_started_at,
         token_id,
         subject: narrow(subject),
         audience: narrow(audience),
@@ -454,7 +463,7 @@ mod tests {
     #[test]
     fn body_bounds_follow_from_the_token_bound() {
         assert_eq!(MAX_BODY_LEN, 765);
-        assert_eq!(MIN_BODY_LEN, 72);
+        assert_eq!(MIN_BODY_LEN, 80);
         assert_eq!(char_position(0), 4);
         assert_eq!(char_position(3), 8);
     }

@@ -38,7 +38,7 @@ pub struct UnverifiedToken {
 ///
 /// ```
 /// use encapsulated_token::{VerifyError, decode_unverified};
-/// assert_eq!(decode_unverified("et1.").unwrap_err().kind(), "malformed");
+/// assert_eq!(decode_unverified("et2.").unwrap_err().kind(), "malformed");
 /// ```
 pub fn decode_unverified(token: &str) -> Result<UnverifiedToken, VerifyError> {
     let mut buf = [0u8; MAX_TAGGED_LEN];

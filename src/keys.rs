@@ -78,7 +78,7 @@ impl FromStr for KeyId {
 /// A short, non-secret digest of a key for operators to compare instances:
 /// the first 8 bytes of HMAC-SHA256(key, "encapsulated-token fingerprint v1"),
 /// a one-way function of the key, shown as `xxxx:xxxx:xxxx:xxxx`. The label
-/// differs from every token's MAC input (those start with `et1.`), so a
+/// differs from every token's MAC input (those start with `et2.`), so a
 /// fingerprint is never a valid tag.
 ///
 /// ```

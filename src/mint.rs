@@ -22,7 +22,7 @@ use crate::keys::KeyRing;
 /// let ring = std::sync::Arc::new(KeyRing::new(Key::generate()?));
 /// let issuer = Issuer::new(ring.clone());
 /// let token = issuer.mint(&Claims::new("alice", Duration::from_secs(3600)))?;
-/// assert!(token.starts_with("et1."));
+/// assert!(token.starts_with("et2."));
 /// assert_eq!(Verifier::new(ring).verify(&token)?.subject(), "alice");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -95,8 +95,13 @@ fn encode_payload(claims: &Claims, out: &mut Vec<u8>) -> Result<(), MintError> {
     if expires_at <= issued_at {
         return Err(invalid("expires_at", "is not after issued_at"));
     }
+    let session_started_at = unix_seconds(claims.session_started_at, "session_started_at")?;
+    if session_started_at > issued_at {
+        return Err(invalid("session_started_at", "is after issued_at"));
+    }
     out.extend_from_slice(&issued_at.to_be_bytes());
     out.extend_from_slice(&expires_at.to_be_bytes());
+    out.extend_from_slice(&session_started_at.to_be_bytes());
     out.extend_from_slice(claims.token_id.as_bytes());
 
     field(

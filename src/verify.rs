@@ -425,7 +425,7 @@ fn malformed(position: usize, part: &'static str, problem: &'static str) -> Veri
     }
 }
 
-/// The token does not start with `et1.`: another version, or not a token.
+/// The token does not start with `et2.`: another version, or not a token.
 #[cold]
 fn prefix_error(token: &str) -> VerifyError {
     let version = token
@@ -444,7 +444,7 @@ fn prefix_error(token: &str) -> VerifyError {
         .zip(PREFIX.bytes())
         .position(|(a, b)| a != b)
         .unwrap_or(token.len().min(PREFIX.len()));
-    malformed(position, "prefix", "is not `et1.`")
+    malformed(position, "prefix", "is not `et2.`")
 }
 
 /// The base64 decoder refused the body; say where and why, in the order
@@ -610,6 +610,22 @@ impl<B: Borrow<TokenBuffer>> VerifiedToken<B> {
         unix_time(self.layout.expires_at)
     }
 
+    /// When the token's session began (the login; a refresh keeps it).
+    ///
+    /// ```
+    /// # use encapsulated_token::*;
+    /// # let ring = KeyRing::new(Key::generate().unwrap());
+    /// let login = Claims::new("alice", std::time::Duration::from_secs(60));
+    /// let refreshed = Claims::new("alice", std::time::Duration::from_secs(60))
+    ///     .with_session_started_at(login.issued_at - time::Duration::hours(2));
+    /// let token = Issuer::new(ring.clone()).mint(&refreshed).unwrap();
+    /// let verified = Verifier::new(ring).verify(&token).unwrap();
+    /// assert_eq!(verified.session_started_at(), login.issued_at - time::Duration::hours(2));
+    /// ```
+    pub fn session_started_at(&self) -> OffsetDateTime {
+        unix_time(self.layout.session_started_at)
+    }
+
     /// The token's unique id.
     ///
     /// ```
@@ -682,6 +698,7 @@ impl<B: Borrow<TokenBuffer>> fmt::Debug for VerifiedToken<B> {
         f.debug_struct("VerifiedToken")
             .field("subject", &self.subject())
             .field("issued_at", &self.issued_at())
+            .field("session_started_at", &self.session_started_at())
             .field("expires_at", &self.expires_at())
             .field("token_id", &self.token_id())
             .field("audience", &self.audience())
@@ -697,7 +714,7 @@ impl<B: Borrow<TokenBuffer>> fmt::Debug for VerifiedToken<B> {
 /// ```
 /// use encapsulated_token::{Key, KeyRing, Verifier, VerifyError};
 /// let verifier = Verifier::new(KeyRing::new(Key::generate().unwrap()));
-/// let err = verifier.verify("et2.AAAA").unwrap_err();
+/// let err = verifier.verify("et1.AAAA").unwrap_err();
 /// assert_eq!(err.kind(), "unsupported_version");
 /// println!("refused: {err}");
 /// ```
@@ -789,9 +806,10 @@ impl fmt::Display for VerifyError {
                 "malformed token at character {position}: {part} {problem} \
                  (truncated or altered in transit?)"
             ),
-            Self::UnsupportedVersion => {
-                f.write_str("token format version is not et1: minted by a newer or older release")
-            }
+            Self::UnsupportedVersion => f.write_str(
+                "token format version is not et2: minted by a newer or older release \
+                     (et1 tokens, from before sessions had a start, need a new login)",
+            ),
             Self::UnknownKeyId { key_id } => write!(
                 f,
                 "token signed with key {key_id}, which this instance does not hold: \

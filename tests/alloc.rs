@@ -199,9 +199,9 @@ fn refusals_do_not_allocate() {
         (&unknown_key, "unknown_key_id"),
         (&no_audience, "wrong_audience"),
         (&too_long, "too_long"),
-        ("et2.AAAA", "unsupported_version"),
+        ("et3.AAAA", "unsupported_version"),
         ("hello", "malformed"),
-        ("et1.AAAA=", "malformed"),
+        ("et2.AAAA=", "malformed"),
         (&trailing_space, "malformed"),
     ];
     for (token, kind) in cases {

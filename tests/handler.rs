@@ -217,6 +217,7 @@ fn aged_token(auth: &Authenticator, subject: &str, age: time::Duration) -> Strin
     let mut claims = auth.claims_for(subject).with_attribute("role", "editor");
     claims.issued_at -= age;
     claims.expires_at -= age;
+    claims.session_started_at -= age;
     auth.mint(&claims).unwrap()
 }
 
@@ -468,7 +469,7 @@ async fn junk_cookies_and_foreign_bytes_do_not_lock_the_user_out() {
     for transport in TRANSPORTS {
         let h = Harness::start(transport, &auth).await;
         let junk: Vec<String> = (0..40)
-            .map(|i| format!("login-token=et1.junk{i}"))
+            .map(|i| format!("login-token=et2.junk{i}"))
             .collect();
         let header_value = format!("{}; login-token={alice}", junk.join("; "));
         let reply = h.get("/api/me", &[(header::COOKIE, header_value)]).await;
@@ -548,6 +549,169 @@ async fn sessions_begun_before_a_revocation_are_refused() {
     let err = auth.authenticate(&headers).await.unwrap_err();
     assert_eq!(err.kind(), "session_revoked");
     assert!(err.to_string().contains("log in again"), "{err}");
+}
+
+/// The same farm (one ring) seen `offset` from now: the clock of these tests.
+fn later(ring: Arc<KeyRing>, config: AuthConfig, offset: time::Duration) -> Authenticator {
+    Authenticator::new(ring, config.with_clock_offset(offset), users()).unwrap()
+}
+
+/// The value of the `login-token` cookie a reply sets, if any.
+fn renewed(reply: &Reply) -> Option<String> {
+    let cookies = reply.set_cookies();
+    let fresh = cookies.iter().find(|c| c.name() == "login-token")?;
+    Some(fresh.value().to_owned())
+}
+
+/// Issue 12: a session refreshed every few minutes keeps its start, and is
+/// refused exactly at the absolute limit however recently it was refreshed;
+/// no refreshed token outlives the limit.
+#[tokio::test]
+async fn an_active_session_ends_at_the_absolute_limit() {
+    let hour = time::Duration::hours(1);
+    let config = config()
+        .with_lifetime(std::time::Duration::from_secs(1800))
+        .with_refresh_after(0.0) // refresh on every request
+        .with_max_session(std::time::Duration::from_secs(4 * 3600));
+    let login = later(
+        Arc::new(KeyRing::new(Key::generate().unwrap())),
+        config.clone(),
+        time::Duration::ZERO,
+    );
+    let ring = login.ring();
+    let mut token = login.mint(&login.claims_for("alice")).unwrap();
+    let started = login
+        .verifier()
+        .verify(&token)
+        .unwrap()
+        .session_started_at();
+
+    // Every 10 minutes for just under 4 hours: always accepted and renewed.
+    let mut minutes = 10;
+    while minutes < 4 * 60 {
+        let instance = later(
+            ring.clone(),
+            config.clone(),
+            time::Duration::minutes(minutes),
+        );
+        let h = Harness::start(Transport::Oneshot, &instance).await;
+        let reply = h.get("/api/me", &[cookie(&token)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "after {minutes} min");
+        match renewed(&reply) {
+            Some(fresh) => {
+                let claims = instance
+                    .verifier()
+                    .verify_at(&fresh, instance.now())
+                    .unwrap();
+                assert_eq!(
+                    claims.session_started_at(),
+                    started,
+                    "the login's time is kept"
+                );
+                assert!(
+                    claims.expires_at() <= started + 4 * hour,
+                    "never past the limit"
+                );
+                token = fresh;
+            }
+            // Once a token expires at the limit, a renewal would gain nothing.
+            None => {
+                let claims = instance
+                    .verifier()
+                    .verify_at(&token, instance.now())
+                    .unwrap();
+                assert_eq!(
+                    claims.expires_at(),
+                    started + 4 * hour,
+                    "after {minutes} min"
+                );
+                assert!(
+                    minutes > 3 * 60 + 30,
+                    "renewed until 30 min before the limit"
+                );
+            }
+        }
+        minutes += 10;
+    }
+    // 1 s before the limit: accepted; at the limit: refused, just refreshed or not.
+    let just_before = later(
+        ring.clone(),
+        config.clone(),
+        4 * hour - time::Duration::seconds(2),
+    );
+    assert!(
+        just_before
+            .authenticate(&cookie_headers(&token))
+            .await
+            .is_ok()
+    );
+    let at_limit = later(ring.clone(), config.clone(), 4 * hour);
+    let err = at_limit
+        .authenticate(&cookie_headers(&token))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "session_too_old");
+    assert!(err.to_string().contains("log in again"), "{err}");
+    let h = Harness::start(Transport::Oneshot, &at_limit).await;
+    assert_unauthorized(&h.get("/api/me", &[cookie(&token)]).await, "at the limit");
+    // A new login works at once.
+    let fresh_login = at_limit.mint(&at_limit.claims_for("alice")).unwrap();
+    assert_eq!(
+        h.get("/api/me", &[cookie(&fresh_login)]).await.status,
+        StatusCode::OK
+    );
+}
+
+fn cookie_headers(token: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        format!("login-token={token}").parse().unwrap(),
+    );
+    headers
+}
+
+/// Issue 12: background traffic (a configured path prefix, or
+/// `X-Token-Refresh: skip`) is authenticated but never refreshed, so an idle
+/// tab that polls lets its session expire.
+#[tokio::test]
+async fn background_requests_are_never_refreshed() {
+    let config = config().with_no_refresh_path("/api/me/poll");
+    let auth = Authenticator::new(
+        KeyRing::new(Key::generate().unwrap()),
+        config.clone(),
+        users(),
+    )
+    .unwrap();
+    let app = Router::new()
+        .route("/api/me", get(me))
+        .route("/api/me/poll", get(me))
+        .route("/api/me/polling", get(me))
+        .route_layer(auth.layer())
+        .with_state(auth.clone());
+    let old = aged_token(&auth, "alice", time::Duration::hours(11));
+    let send = |path: &'static str, skip: bool| {
+        let mut request = Request::get(path).header(header::COOKIE, format!("login-token={old}"));
+        if skip {
+            request = request.header("x-token-refresh", "skip");
+        }
+        app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    let refreshed =
+        |response: &axum::response::Response| response.headers().contains_key(header::SET_COOKIE);
+
+    let polled = send("/api/me/poll", false).await.unwrap();
+    assert_eq!(polled.status(), StatusCode::OK);
+    assert!(!refreshed(&polled), "a no-refresh path");
+    let polled = send("/api/me/poll?refresh=yes", false).await.unwrap();
+    assert!(!refreshed(&polled), "the query plays no part");
+    let asked = send("/api/me", true).await.unwrap();
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(!refreshed(&asked), "X-Token-Refresh: skip");
+    let other = send("/api/me/polling", false).await.unwrap();
+    assert!(refreshed(&other), "not under the prefix: refreshed");
+    let active = send("/api/me", false).await.unwrap();
+    assert!(refreshed(&active), "an ordinary request refreshes");
 }
 
 #[tokio::test]

@@ -61,12 +61,12 @@ fn every_refusal_has_its_own_variant_and_an_actionable_message() {
             "over the bound",
         ),
         (
-            verifier.verify_at("et1.!!!", now),
+            verifier.verify_at("et2.!!!", now),
             "malformed",
             "character 4",
         ),
         (
-            verifier.verify_at(&token.replacen("et1", "et9", 1), now),
+            verifier.verify_at(&token.replacen("et2", "et9", 1), now),
             "unsupported_version",
             "newer or older release",
         ),
@@ -231,6 +231,13 @@ fn mint_refuses_every_claim_out_of_bounds() {
                 ..base()
             },
             "issued_at",
+        ),
+        (
+            Claims {
+                session_started_at: base().issued_at + time::Duration::SECOND,
+                ..base()
+            },
+            "session_started_at",
         ),
     ];
     for (claims, claim) in cases {

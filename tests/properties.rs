@@ -37,9 +37,11 @@ fn text(chars: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = String>
     .unwrap()
 }
 
-/// A valid window: `issued_at < expires_at`, both within 1970..=9999.
-fn window() -> impl Strategy<Value = (i64, i64)> {
-    (0..MAX_UNIX_TIME).prop_flat_map(|issued| (Just(issued), issued + 1..=MAX_UNIX_TIME))
+/// A valid window: `session_started_at <= issued_at < expires_at`, all
+/// within 1970..=9999.
+fn window() -> impl Strategy<Value = (i64, i64, i64)> {
+    (0..MAX_UNIX_TIME)
+        .prop_flat_map(|issued| (0..=issued, Just(issued), issued + 1..=MAX_UNIX_TIME))
 }
 
 /// Claims within every bound of `docs/FORMAT.md`. `size` scales the text
@@ -54,10 +56,11 @@ fn claims(subject: usize, attributes: usize, value: usize) -> impl Strategy<Valu
         proptest::collection::btree_map("[A-Za-z0-9._-]{1,32}", text(0..=value), 0..=attributes),
     )
         .prop_map(
-            |(subject, (issued, expires), id, audience, attributes)| Claims {
+            |(subject, (started, issued, expires), id, audience, attributes)| Claims {
                 subject,
                 issued_at: at(issued),
                 expires_at: at(expires),
+                session_started_at: at(started),
                 token_id: TokenId::from_bytes(id),
                 audience,
                 attributes,
@@ -73,6 +76,7 @@ fn token_len(c: &Claims) -> usize {
         .map(|(k, v)| 2 + k.len() + v.len())
         .sum();
     let payload = 8
+        + 8
         + 8
         + 16
         + 1
@@ -137,7 +141,7 @@ proptest! {
         for i in 0..body.len() {
             for bit in 0..8 {
                 body[i] ^= 1 << bit;
-                let tampered = format!("et1.{}", URL_SAFE_NO_PAD.encode(&body));
+                let tampered = format!("et2.{}", URL_SAFE_NO_PAD.encode(&body));
                 let result = verifier.verify_at(&tampered, now);
                 prop_assert!(result.is_err(), "flip of bit {bit} of body byte {i}");
                 // The key id picks the key; every other byte is under the tag.

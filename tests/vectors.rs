@@ -97,7 +97,7 @@ fn run(vector: &Vector) -> Expect {
     // The view into a buffer must agree, also in a buffer that held a
     // longer token before (stale bytes must never show).
     let mut buffer = TokenBuffer::new();
-    let longest = "et1.".to_owned() + &"_".repeat(1020); // 765 bytes of 0xff
+    let longest = "et2.".to_owned() + &"_".repeat(1020); // 765 bytes of 0xff
     let _ = verifier.verify_in_at(&longest, now, &mut buffer);
     let in_buffer = outcome(verifier.verify_in_at(&vector.token, now, &mut buffer));
     assert_eq!(owned, in_buffer, "verify_at and verify_in_at disagree");
@@ -185,6 +185,8 @@ fn vectors_cover_every_error_kind_and_valid_tokens() {
 
 const NOW: i64 = 1_800_000_000;
 const ISSUED_AT: i64 = NOW - 600;
+/// The login an hour before: the vectors' tokens are refreshed ones.
+const SESSION_STARTED_AT: i64 = ISSUED_AT - 3600;
 const LIFETIME: i64 = 86_400;
 const LEEWAY: u64 = 30;
 
@@ -222,6 +224,7 @@ fn claims(subject: &str) -> Claims {
         subject: subject.into(),
         issued_at: at(ISSUED_AT),
         expires_at: at(ISSUED_AT + LIFETIME),
+        session_started_at: at(SESSION_STARTED_AT),
         token_id: TokenId::from_bytes(*b"0123456789abcdef"),
         audience: None,
         attributes: BTreeMap::new(),
@@ -248,14 +251,14 @@ fn decode(token: &str) -> Vec<u8> {
 }
 
 fn encode(body: &[u8]) -> String {
-    format!("et1.{}", URL_SAFE_NO_PAD.encode(body))
+    format!("et2.{}", URL_SAFE_NO_PAD.encode(body))
 }
 
 /// Signs a hand-built key id and payload, for tokens whose tag is right but
 /// whose payload breaks a rule.
 fn sign_raw(key: &VectorKey, key_id_and_payload: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret_from(key)).unwrap();
-    mac.update(b"et1.");
+    mac.update(b"et2.");
     mac.update(key_id_and_payload);
     let mut body = key_id_and_payload.to_vec();
     body.extend_from_slice(&mac.finalize().into_bytes());
@@ -324,7 +327,7 @@ fn cases() -> Vec<Case> {
     }
     .with_attribute("a", "v".repeat(122))
     .with_attribute("b", "v".repeat(122))
-    .with_attribute("c", "v".repeat(122));
+    .with_attribute("c", "v".repeat(114));
     let longest_token = mint_with(&primary(), &longest);
     assert_eq!(longest_token.len(), 1024);
 
@@ -355,10 +358,15 @@ fn cases() -> Vec<Case> {
     // Correct tag, attributes out of order. Written by hand from the spec:
     // key id, times, token id, subject, audience, then two attributes with
     // "tenant" before "role".
-    let mut raw = primary_key_id().to_vec();
-    raw.extend_from_slice(&(ISSUED_AT as u64).to_be_bytes());
-    raw.extend_from_slice(&((ISSUED_AT + LIFETIME) as u64).to_be_bytes());
-    raw.extend_from_slice(b"0123456789abcdef");
+    let raw_start = |session_started_at: i64| {
+        let mut raw = primary_key_id().to_vec();
+        raw.extend_from_slice(&(ISSUED_AT as u64).to_be_bytes());
+        raw.extend_from_slice(&((ISSUED_AT + LIFETIME) as u64).to_be_bytes());
+        raw.extend_from_slice(&(session_started_at as u64).to_be_bytes());
+        raw.extend_from_slice(b"0123456789abcdef");
+        raw
+    };
+    let mut raw = raw_start(SESSION_STARTED_AT);
     for field in [&b"alice"[..], b"publish"] {
         raw.push(field.len() as u8);
         raw.extend_from_slice(field);
@@ -371,6 +379,15 @@ fn cases() -> Vec<Case> {
     }
     let unsorted = sign_raw(&primary(), &raw);
     let unsorted_at = 4 + second_name_at * 4 / 3;
+    // Correct tag, but the session starts a second after the token's issue.
+    let mut raw = raw_start(ISSUED_AT + 1);
+    for field in [&b"alice"[..], b"publish"] {
+        raw.push(field.len() as u8);
+        raw.extend_from_slice(field);
+    }
+    raw.push(0);
+    let session_after_issue = sign_raw(&primary(), &raw);
+    let session_at = 4 + (4 + 16) * 4 / 3;
 
     let cases = vec![
         Case {
@@ -451,7 +468,7 @@ fn cases() -> Vec<Case> {
         case(
             "bad_tag_bit_flip_in_payload",
             "One bit of the subject flipped; the tag no longer matches.",
-            flip(4 + 33),
+            flip(4 + 41),
             error("bad_tag", None),
         ),
         case(
@@ -515,9 +532,21 @@ fn cases() -> Vec<Case> {
             error("malformed", Some(unsorted_at)),
         ),
         case(
+            "malformed_session_after_issue",
+            "Correct tag, but the session starts after the token was issued.",
+            session_after_issue,
+            error("malformed", Some(session_at)),
+        ),
+        case(
             "unsupported_version",
-            "Version prefix et2: another format, never guessed at.",
-            format!("et2.{}", &typical_token[4..]),
+            "Version prefix et3: another format, never guessed at.",
+            format!("et3.{}", &typical_token[4..]),
+            error("unsupported_version", None),
+        ),
+        case(
+            "unsupported_version_et1",
+            "Version prefix et1, the format before sessions had a start: refused, not reinterpreted.",
+            format!("et1.{}", &typical_token[4..]),
             error("unsupported_version", None),
         ),
         Case {

@@ -302,7 +302,7 @@ fn mint_then_verify_prints_the_claims() {
         "tenant=acme=1",
     ]);
     let token = token.trim();
-    assert!(token.starts_with("et1."), "{token}");
+    assert!(token.starts_with("et2."), "{token}");
 
     let claims: Value = serde_json::from_str(&ok(&[
         "verify",
@@ -400,7 +400,7 @@ fn inspect_decodes_without_a_key_and_says_so() {
     assert_eq!(claims["subject"], "carol");
     assert_eq!(claims["key_id"], active_id(&dir).as_str());
 
-    fails(&["inspect", "et1.!!!"], "", 1, "cannot decode (malformed)");
+    fails(&["inspect", "et2.!!!"], "", 1, "cannot decode (malformed)");
     fails(&["inspect", "et9.AAAA"], "", 1, "cannot decode");
 }
 
@@ -442,7 +442,7 @@ fn a_missing_key_directory_is_refused_by_every_command() {
         &["key", "fingerprint", "--dir", d],
         &["key", "promote", "--dir", d, "00000000"],
         &["mint", "--keys", d, "--user", "a"],
-        &["verify", "--keys", d, "et1.AAAA"],
+        &["verify", "--keys", d, "et2.AAAA"],
     ] {
         fails(args, "", 1, "does not exist");
     }
@@ -498,7 +498,7 @@ fn a_readable_key_file_or_directory_is_refused() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     fails(&["key", "list", "--dir", s(&dir)], "", 1, "chmod 700");
     fails(
-        &["verify", "--keys", s(&dir), "et1.AAAA"],
+        &["verify", "--keys", s(&dir), "et2.AAAA"],
         "",
         1,
         "chmod 700",

@@ -86,7 +86,7 @@ async fn embedded_default_makes_etoken_data_once_with_a_random_admin_password() 
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(set_cookie.starts_with("login-token=et1."), "{set_cookie}");
+    assert!(set_cookie.starts_with("login-token=et2."), "{set_cookie}");
     assert!(!set_cookie.contains("Secure"), "{set_cookie}");
     drop(server);
 
@@ -268,7 +268,7 @@ async fn refusals_are_4xx_uniform_and_logged_with_the_reason() {
     // /auth: missing, malformed, wrong audience, another key: 401 alike.
     let auth = server.url("/auth");
     assert_eq!(get(&auth, &[]).await.status(), 401);
-    let garbled = get(&auth, &[("cookie", "login-token=et1.garbage")]).await;
+    let garbled = get(&auth, &[("cookie", "login-token=et2.garbage")]).await;
     assert_eq!(garbled.status(), 401);
     assert_eq!(garbled.headers()["x-instance"], server.instance.as_str());
     let no_audience = mint(tmp.path(), &["--user", "alice"]);

@@ -2,7 +2,7 @@
 //! input.
 //!
 //! The input is a token *body* (key id, payload, tag), not its text: the
-//! target spells it `et1.` + canonical base64url, so the fuzzer works on the
+//! target spells it `et2.` + canonical base64url, so the fuzzer works on the
 //! binary payload rather than scrambling base64 (the `verify` target covers
 //! the text). A custom mutator splits the payload at its length bytes and
 //! mutates it field by field (times at their boundaries, text with control
@@ -161,6 +161,7 @@ fn mutate(rng: &mut Rng, key_id: &mut [u8; 4], p: &mut Payload) {
     let n = p.attributes.len();
     match rng.below(16) {
         0 => p.issued_at = time_near(rng, p.expires_at),
+        1 if rng.below(2) == 0 => p.session_started_at = time_near(rng, p.issued_at),
         1 => p.expires_at = time_near(rng, p.issued_at),
         2 => p.token_id[rng.below(16)] = rng.next() as u8,
         3 => edit_text(rng, &mut p.subject),

@@ -6,8 +6,9 @@
 //! payloads of the test vectors seed the corpus:
 //!
 //! ```text
-//! flags u8 | issued_at i64 BE | expires_at i64 BE
+//! flags u8 | issued_at i64 BE | expires_at i64 BE | session_started_at i64 BE
 //!   | [issued_at nanos u32 BE if flags & 1] | [expires_at nanos u32 BE if flags & 2]
+//!   | [session_started_at nanos u32 BE if flags & 8]
 //!   | token_id[16] | u8 len subject | u8 len audience (0 = none unless flags & 4)
 //!   | u8 count | count × (u8 len name | u8 len value)
 //! ```
@@ -62,8 +63,10 @@ impl<'a> Arbitrary<'a> for FuzzClaims {
         let flags = u8::arbitrary(u)?;
         let issued = i64::from_be_bytes(bytes(u, 8)?.try_into().unwrap());
         let expires = i64::from_be_bytes(bytes(u, 8)?.try_into().unwrap());
+        let started = i64::from_be_bytes(bytes(u, 8)?.try_into().unwrap());
         let issued_at = time(u, flags & 1 != 0, issued)?;
         let expires_at = time(u, flags & 2 != 0, expires)?;
+        let session_started_at = time(u, flags & 8 != 0, started)?;
         let token_id = TokenId::from_bytes(bytes(u, 16)?.try_into().unwrap());
         let subject = text(u)?;
         let audience = Some(text(u)?).filter(|a| !a.is_empty() || flags & 4 != 0);
@@ -81,6 +84,7 @@ impl<'a> Arbitrary<'a> for FuzzClaims {
             subject,
             issued_at,
             expires_at,
+            session_started_at,
             token_id,
             audience,
             attributes,

@@ -55,10 +55,10 @@ pub fn secret_of(id: &[u8]) -> Option<[u8; 32]> {
     KEYS.iter().find(|(k, _)| k == id).map(|(_, s)| *s)
 }
 
-/// HMAC-SHA256(secret, "et1." || signed), computed here, not by the library.
+/// HMAC-SHA256(secret, "et2." || signed), computed here, not by the library.
 pub fn tag(secret: &[u8; 32], signed: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
-    mac.update(b"et1.");
+    mac.update(b"et2.");
     mac.update(signed);
     mac.finalize().into_bytes().into()
 }
@@ -95,9 +95,9 @@ impl Refusal {
     }
 }
 
-pub const PREFIX: &str = "et1.";
+pub const PREFIX: &str = "et2.";
 pub const MAX_TOKEN_LEN: usize = 1024;
-pub const MIN_BODY_LEN: usize = 72;
+pub const MIN_BODY_LEN: usize = 80;
 pub const MAX_UNIX_TIME: u64 = 253_402_300_799;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -123,7 +123,7 @@ pub fn encode64(bytes: &[u8]) -> String {
     out
 }
 
-/// The token with this body: `et1.` and canonical base64url.
+/// The token with this body: `et2.` and canonical base64url.
 pub fn token_of(body: &[u8]) -> String {
     format!("{PREFIX}{}", encode64(body))
 }
@@ -188,6 +188,7 @@ pub fn payload_position(o: usize) -> usize {
 pub struct Payload {
     pub issued_at: u64,
     pub expires_at: u64,
+    pub session_started_at: u64,
     pub token_id: [u8; 16],
     pub subject: Vec<u8>,
     /// Empty: no audience.
@@ -210,6 +211,7 @@ impl Payload {
         }
         out.extend_from_slice(&self.issued_at.to_be_bytes());
         out.extend_from_slice(&self.expires_at.to_be_bytes());
+        out.extend_from_slice(&self.session_started_at.to_be_bytes());
         out.extend_from_slice(&self.token_id);
         field(out, &self.subject);
         field(out, &self.audience);
@@ -236,6 +238,7 @@ impl Payload {
         };
         let issued_at = u64::from_be_bytes(take(8)?.try_into().ok()?);
         let expires_at = u64::from_be_bytes(take(8)?.try_into().ok()?);
+        let session_started_at = u64::from_be_bytes(take(8)?.try_into().ok()?);
         let token_id = take(16)?.try_into().ok()?;
         let mut field = || -> Option<Vec<u8>> {
             let len = take(1)?[0];
@@ -257,6 +260,7 @@ impl Payload {
         Some(Self {
             issued_at,
             expires_at,
+            session_started_at,
             token_id,
             subject,
             audience,
@@ -314,6 +318,10 @@ pub fn parse_payload(p: &[u8]) -> Result<Payload, Refusal> {
     if expires_at > MAX_UNIX_TIME || expires_at <= issued_at {
         return Err(at(8));
     }
+    let session_started_at = u64_at(take(&mut pos, 8)?);
+    if session_started_at > issued_at {
+        return Err(at(16));
+    }
     let token_id: [u8; 16] = p[take(&mut pos, 16)?].try_into().unwrap();
 
     // A length-prefixed field, taken whole, then checked.
@@ -363,6 +371,7 @@ pub fn parse_payload(p: &[u8]) -> Result<Payload, Refusal> {
     Ok(Payload {
         issued_at,
         expires_at,
+        session_started_at,
         token_id,
         subject: p[subject].to_vec(),
         audience: p[audience].to_vec(),
@@ -380,6 +389,7 @@ pub fn claims_of(p: &Payload) -> Claims {
         subject: text(&p.subject),
         issued_at: time(p.issued_at),
         expires_at: time(p.expires_at),
+        session_started_at: time(p.session_started_at),
         token_id: TokenId::from_bytes(p.token_id),
         audience: (!p.audience.is_empty()).then(|| text(&p.audience)),
         attributes: p
@@ -403,6 +413,10 @@ pub fn mint_outcome(claims: &Claims) -> Result<usize, &'static str> {
     if expires <= issued {
         return Err("expires_at");
     }
+    let started = seconds(claims.session_started_at).ok_or("session_started_at")?;
+    if started > issued {
+        return Err("session_started_at");
+    }
     let subject = claims.subject.as_bytes();
     if subject.is_empty() || text_problem(subject, 255).is_some() {
         return Err("subject");
@@ -416,7 +430,7 @@ pub fn mint_outcome(claims: &Claims) -> Result<usize, &'static str> {
     if claims.attributes.len() > 8 {
         return Err("attributes");
     }
-    let mut payload = 8 + 8 + 16 + 1 + subject.len() + 1 + audience.map_or(0, <[u8]>::len) + 1;
+    let mut payload = 8 + 8 + 8 + 16 + 1 + subject.len() + 1 + audience.map_or(0, <[u8]>::len) + 1;
     for (name, value) in &claims.attributes {
         if name_problem(name.as_bytes()).is_some() {
             return Err("attribute name");

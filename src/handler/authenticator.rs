@@ -33,7 +33,7 @@ use super::identity::{CredentialSource, Identity};
 /// let users = HashSet::from(["alice".to_string()]);
 /// let auth = Authenticator::new(ring, config, users)?;
 /// let set_cookie = auth.login_cookie("alice", [("role", "editor")])?;
-/// assert!(set_cookie.to_str()?.starts_with("login-token=et1."));
+/// assert!(set_cookie.to_str()?.starts_with("login-token=et2."));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -270,14 +270,22 @@ impl Authenticator {
                 }
             }
         };
-        let session = Session::new(&identity.subject, identity.issued_at);
+        let max_session = duration(self.shared.config.max_session());
+        if now - identity.session_started_at >= max_session {
+            return Err(AuthError::SessionTooOld {
+                subject: identity.subject,
+                started_at: identity.session_started_at,
+                max_session: self.shared.config.max_session(),
+            });
+        }
+        let session = Session::new(&identity.subject, identity.session_started_at);
         match self.shared.directory.standing_boxed(&session).await {
             Ok(Standing::Active) => Ok(identity),
             Ok(Standing::Unknown) => Err(AuthError::UnknownUser {
                 subject: identity.subject,
             }),
             Ok(Standing::Revoked { before }) => Err(AuthError::SessionRevoked {
-                started_at: identity.issued_at,
+                started_at: identity.session_started_at,
                 subject: identity.subject,
                 before,
             }),
@@ -299,16 +307,28 @@ impl Authenticator {
     /// assert_eq!(claims.expires_at - claims.issued_at, time::Duration::hours(12));
     /// ```
     pub fn claims_for(&self, subject: impl Into<String>) -> Claims {
-        self.claims_at(subject.into(), self.now_whole_seconds())
+        let now = self.now_whole_seconds();
+        self.claims_at(subject.into(), now, now)
     }
 
-    fn claims_at(&self, subject: String, issued_at: OffsetDateTime) -> Claims {
+    /// Claims issued at `issued_at` in a session begun at `session_started_at`:
+    /// valid for the configured lifetime, but never past the session's
+    /// absolute end.
+    fn claims_at(
+        &self,
+        subject: String,
+        issued_at: OffsetDateTime,
+        session_started_at: OffsetDateTime,
+    ) -> Claims {
         let config = &self.shared.config;
-        let lifetime = time::Duration::try_from(config.lifetime()).unwrap_or(time::Duration::MAX);
+        let expires_at = issued_at
+            .saturating_add(duration(config.lifetime()))
+            .min(session_started_at.saturating_add(duration(config.max_session())));
         Claims {
             subject,
             issued_at,
-            expires_at: issued_at.saturating_add(lifetime),
+            expires_at,
+            session_started_at,
             token_id: TokenId::random(),
             audience: config.audience().map(str::to_owned),
             attributes: Default::default(),
@@ -356,7 +376,7 @@ impl Authenticator {
         V: Into<String>,
     {
         let now = self.now_whole_seconds();
-        let mut claims = self.claims_at(subject.into(), now);
+        let mut claims = self.claims_at(subject.into(), now, now);
         claims.attributes = attributes
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
@@ -414,6 +434,7 @@ impl Authenticator {
     /// let mut claims = auth.claims_for("alice");
     /// claims.issued_at -= time::Duration::hours(7); // 7 h into a 12 h life
     /// claims.expires_at -= time::Duration::hours(7);
+    /// claims.session_started_at -= time::Duration::hours(7);
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert(http::header::COOKIE, format!("login-token={}", auth.mint(&claims)?).parse()?);
     ///
@@ -429,6 +450,12 @@ impl Authenticator {
         if identity.source != CredentialSource::Cookie {
             return false;
         }
+        let session_end = identity
+            .session_started_at
+            .saturating_add(duration(self.shared.config.max_session()));
+        if identity.expires_at >= session_end {
+            return false; // a renewed token could not live longer
+        }
         if !self.ring().is_active(identity.key_id) {
             return true;
         }
@@ -437,9 +464,10 @@ impl Authenticator {
         age.as_seconds_f64() >= lifetime.as_seconds_f64() * share
     }
 
-    /// A `Set-Cookie` value renewing `identity`: same subject, audience and
-    /// attributes, a new token id, issued now for the configured lifetime,
-    /// with the active key. The [`AuthLayer`](super::AuthLayer) sends it when
+    /// A `Set-Cookie` value renewing `identity`: same subject, audience,
+    /// attributes and session start, a new token id, issued now for the
+    /// configured lifetime (never past the session's absolute end), with the
+    /// active key. The [`AuthLayer`](super::AuthLayer) sends it when
     /// [`needs_refresh`](Self::needs_refresh) says so.
     ///
     /// ```
@@ -463,7 +491,7 @@ impl Authenticator {
     /// ```
     pub fn refresh_cookie(&self, identity: &Identity) -> Result<HeaderValue, MintError> {
         let now = self.now_whole_seconds();
-        let mut claims = self.claims_at(identity.subject.clone(), now);
+        let mut claims = self.claims_at(identity.subject.clone(), now, identity.session_started_at);
         claims.audience.clone_from(&identity.audience);
         claims.attributes.clone_from(&identity.attributes);
         self.cookie_for(&claims, now)
@@ -513,6 +541,12 @@ fn one_identity(
             problem: "is empty",
         }))
     })
+}
+
+/// A configuration duration as a time span (saturating: validated settings
+/// are far below the bound).
+fn duration(d: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }
 
 impl fmt::Debug for Authenticator {

@@ -13,6 +13,15 @@ use crate::verify::DEFAULT_LEEWAY;
 /// ```
 pub const DEFAULT_COOKIE_NAME: &str = "login-token";
 
+/// The request header that asks for no refresh: `X-Token-Refresh: skip`
+/// (background requests of an idle tab, so polling does not keep a session
+/// alive).
+///
+/// ```
+/// assert_eq!(encapsulated_token::handler::SKIP_REFRESH_HEADER, "x-token-refresh");
+/// ```
+pub const SKIP_REFRESH_HEADER: &str = "x-token-refresh";
+
 /// The `SameSite` attribute of the login cookie.
 ///
 /// ```
@@ -56,6 +65,8 @@ pub struct AuthConfig {
     lifetime: Duration,
     leeway: Duration,
     refresh_after: Option<f64>,
+    max_session: Duration,
+    no_refresh_paths: Vec<String>,
     secure: bool,
     same_site: SameSite,
     clock_offset: time::Duration,
@@ -69,8 +80,9 @@ impl Default for AuthConfig {
 
 impl AuthConfig {
     /// Cookie `login-token`, no audience, tokens valid 12 hours and renewed
-    /// past half their life (so an active user stays logged in), 30 seconds
-    /// of clock-skew leeway, `Secure`, `SameSite=Lax`, the system clock.
+    /// past half their life (so an active user stays logged in) for at most
+    /// 7 days after the login, 30 seconds of clock-skew leeway, `Secure`,
+    /// `SameSite=Lax`, the system clock.
     ///
     /// ```
     /// use encapsulated_token::handler::AuthConfig;
@@ -85,6 +97,8 @@ impl AuthConfig {
             lifetime: Duration::from_secs(12 * 3600),
             leeway: DEFAULT_LEEWAY,
             refresh_after: Some(0.5),
+            max_session: Duration::from_secs(7 * 24 * 3600),
+            no_refresh_paths: Vec::new(),
             secure: true,
             same_site: SameSite::Lax,
             clock_offset: time::Duration::ZERO,
@@ -163,6 +177,39 @@ impl AuthConfig {
     /// ```
     pub fn without_refresh(mut self) -> Self {
         self.refresh_after = None;
+        self
+    }
+
+    /// The absolute lifetime of a session, counted from the login however
+    /// often its token was refreshed: a token whose session began longer ago
+    /// is refused (`session_too_old`), and a refreshed token never outlives
+    /// it. At least one second; there is no "unlimited".
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// use std::time::Duration;
+    /// let config = AuthConfig::new().with_max_session(Duration::from_secs(24 * 3600));
+    /// assert_eq!(config.max_session(), Duration::from_secs(86_400));
+    /// ```
+    pub fn with_max_session(mut self, max_session: Duration) -> Self {
+        self.max_session = max_session;
+        self
+    }
+
+    /// Never refresh tokens on requests whose path is `prefix` or below it
+    /// (`/api/poll` covers `/api/poll` and `/api/poll/1`, not
+    /// `/api/polling`): background traffic must not keep a session alive.
+    /// Requests carrying `X-Token-Refresh: skip` are never refreshed either.
+    /// The query string plays no part.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// let config = AuthConfig::new().with_no_refresh_path("/api/poll");
+    /// assert!(config.skips_refresh("/api/poll/7", &http::HeaderMap::new()));
+    /// assert!(!config.skips_refresh("/api/polling", &http::HeaderMap::new()));
+    /// ```
+    pub fn with_no_refresh_path(mut self, prefix: impl Into<String>) -> Self {
+        self.no_refresh_paths.push(prefix.into());
         self
     }
 
@@ -257,6 +304,40 @@ impl AuthConfig {
         self.refresh_after
     }
 
+    /// The absolute lifetime of a session.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// assert_eq!(AuthConfig::new().max_session().as_secs(), 7 * 24 * 3600);
+    /// ```
+    pub fn max_session(&self) -> Duration {
+        self.max_session
+    }
+
+    /// Whether a request to `path` with `headers` must not refresh its
+    /// token: under a [no-refresh path](Self::with_no_refresh_path), or with
+    /// `X-Token-Refresh: skip`.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// let mut headers = http::HeaderMap::new();
+    /// assert!(!AuthConfig::new().skips_refresh("/", &headers));
+    /// headers.insert("x-token-refresh", "skip".parse().unwrap());
+    /// assert!(AuthConfig::new().skips_refresh("/", &headers));
+    /// ```
+    pub fn skips_refresh(&self, path: &str, headers: &http::HeaderMap) -> bool {
+        let asked = headers
+            .get_all(SKIP_REFRESH_HEADER)
+            .iter()
+            .any(|value| value.as_bytes().eq_ignore_ascii_case(b"skip"));
+        asked
+            || self.no_refresh_paths.iter().any(|prefix| {
+                let prefix = prefix.trim_end_matches('/');
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+    }
+
     /// Whether cookies carry `Secure`: as set, or forced by
     /// [`SameSite::None`].
     ///
@@ -307,6 +388,16 @@ impl AuthConfig {
         {
             return Err(ConfigError::RefreshAfter { share });
         }
+        if self.max_session < Duration::from_secs(1) {
+            return Err(ConfigError::MaxSession {
+                max_session: self.max_session,
+            });
+        }
+        if let Some(prefix) = self.no_refresh_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(ConfigError::NoRefreshPath {
+                prefix: prefix.clone(),
+            });
+        }
         Ok(())
     }
 }
@@ -343,6 +434,16 @@ pub enum ConfigError {
         /// The share given.
         share: f64,
     },
+    /// The absolute session lifetime is under one second.
+    MaxSession {
+        /// The lifetime given.
+        max_session: Duration,
+    },
+    /// A no-refresh path does not start with `/`.
+    NoRefreshPath {
+        /// The prefix given.
+        prefix: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -361,6 +462,16 @@ impl fmt::Display for ConfigError {
                 f,
                 "refresh share {share} is outside 0.0..=1.0: give the share of a token's \
                  lifetime after which it is renewed, such as 0.5"
+            ),
+            Self::MaxSession { max_session } => write!(
+                f,
+                "absolute session lifetime {max_session:?} is under one second: give one \
+                 such as 7d"
+            ),
+            Self::NoRefreshPath { prefix } => write!(
+                f,
+                "no-refresh path {prefix:?} does not start with `/`: give a path prefix \
+                 such as /api/poll"
             ),
         }
     }

@@ -46,9 +46,9 @@ mod tests {
     #[test]
     fn login_cookie_attributes() {
         let value =
-            set_cookie(&AuthConfig::new(), "et1.abc", time::Duration::seconds(3600)).unwrap();
+            set_cookie(&AuthConfig::new(), "et2.abc", time::Duration::seconds(3600)).unwrap();
         let c = parse(&value);
-        assert_eq!(c.name_value(), ("login-token", "et1.abc"));
+        assert_eq!(c.name_value(), ("login-token", "et2.abc"));
         assert_eq!(c.http_only(), Some(true));
         assert_eq!(c.secure(), Some(true));
         assert_eq!(c.same_site(), Some(cookie::SameSite::Lax));

@@ -114,11 +114,11 @@ mod tests {
     fn finds_the_cookie_among_others_and_across_headers() {
         let h = headers(&[
             (COOKIE, "a=1; b=2"),
-            (COOKIE, "theme=dark; login-token=et1.x; c=3"),
+            (COOKIE, "theme=dark; login-token=et2.x; c=3"),
         ]);
         assert_eq!(
             extract(&h, "login-token").unwrap(),
-            Credential::Cookies(vec!["et1.x"])
+            Credential::Cookies(vec!["et2.x"])
         );
     }
 

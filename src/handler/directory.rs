@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 /// The session a verified token belongs to, as the [`UserDirectory`] sees
 /// it: who, and since when.
 ///
-/// `started_at` is when the session began. Today that is the token's issue
-/// time (a refreshed token is issued anew); a directory compares it with the
-/// user's "sessions before T are over" time.
+/// `started_at` is when the session began: the login, which every refreshed
+/// token carries unchanged; a directory compares it with the user's
+/// "sessions before T are over" time.
 ///
 /// ```
 /// use encapsulated_token::handler::Session;

@@ -70,6 +70,16 @@ pub enum AuthError {
         /// Sessions begun before this instant are over.
         before: OffsetDateTime,
     },
+    /// The token verified, but its session began longer ago than the
+    /// absolute session lifetime allows, however recently it was refreshed.
+    SessionTooOld {
+        /// The token's subject.
+        subject: String,
+        /// When the session began.
+        started_at: OffsetDateTime,
+        /// The absolute session lifetime.
+        max_session: std::time::Duration,
+    },
     /// The user directory could not be asked.
     Directory(DirectoryError),
 }
@@ -92,6 +102,7 @@ impl AuthError {
             Self::AmbiguousCookies { .. } => "ambiguous_cookies",
             Self::UnknownUser { .. } => "unknown_user",
             Self::SessionRevoked { .. } => "session_revoked",
+            Self::SessionTooOld { .. } => "session_too_old",
             Self::Directory(_) => "directory_unavailable",
         }
     }
@@ -128,6 +139,17 @@ impl fmt::Display for AuthError {
                  password change); this one began at {}: the user must log in again",
                 rfc3339(*before),
                 rfc3339(*started_at)
+            ),
+            Self::SessionTooOld {
+                subject,
+                started_at,
+                max_session,
+            } => write!(
+                f,
+                "session of user {subject:?} began at {}, longer ago than the absolute session \
+                 lifetime of {}s: the user must log in again",
+                rfc3339(*started_at),
+                max_session.as_secs()
             ),
             Self::Directory(e) => e.fmt(f),
         }

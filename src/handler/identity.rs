@@ -61,6 +61,8 @@ pub struct Identity {
     pub issued_at: OffsetDateTime,
     /// When the token expires.
     pub expires_at: OffsetDateTime,
+    /// When the session began: the login, kept through refreshes.
+    pub session_started_at: OffsetDateTime,
     /// The key that signed the token.
     pub key_id: KeyId,
     /// Cookie or bearer.
@@ -82,6 +84,7 @@ impl Identity {
             token_id: token.token_id(),
             issued_at: token.issued_at(),
             expires_at: token.expires_at(),
+            session_started_at: token.session_started_at(),
             key_id: token.key_id(),
             source,
         }

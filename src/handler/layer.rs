@@ -204,7 +204,11 @@ where
                 Err(_) if layer.optional => return inner.call(request).await,
                 Err(_) => return Ok(layer.refusal()),
             };
-            let refresh = layer.auth.needs_refresh(&identity);
+            let skip = layer
+                .auth
+                .config()
+                .skips_refresh(request.uri().path(), request.headers());
+            let refresh = !skip && layer.auth.needs_refresh(&identity);
             let subject = refresh.then(|| identity.clone());
             request.extensions_mut().insert(identity);
             let mut response = inner.call(request).await?;

@@ -72,7 +72,7 @@ mod identity;
 mod layer;
 
 pub use authenticator::Authenticator;
-pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SameSite};
+pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SKIP_REFRESH_HEADER, SameSite};
 pub use credentials::MAX_COOKIE_BYTES;
 pub use directory::{DirectoryError, Session, Standing, UserDirectory};
 pub use error::AuthError;

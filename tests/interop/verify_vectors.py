@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A second verifier for the et1 token format, written from docs/FORMAT.md
+"""A second verifier for the et2 token format, written from docs/FORMAT.md
 alone with the Python standard library, run against every test vector.
 
 Exits 0 when it agrees with every vector in tests/vectors/, 1 otherwise.
@@ -14,9 +14,9 @@ import pathlib
 import re
 import sys
 
-PREFIX = b"et1."
+PREFIX = b"et2."
 MAX_TOKEN_LEN = 1024
-MIN_BODY_LEN = 72
+MIN_BODY_LEN = 80
 MAX_TIME = 253402300799
 ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 NAME_BYTES = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -97,6 +97,10 @@ def parse_payload(p):
     exp = int.from_bytes(raw, "big")
     if exp > MAX_TIME or exp <= iat:
         raise PayloadError(8)
+    _, raw = take(8)
+    session = int.from_bytes(raw, "big")
+    if session > iat:
+        raise PayloadError(16)
     _, token_id = take(16)
 
     start, subject = prefixed()
@@ -130,6 +134,7 @@ def parse_payload(p):
         "subject": subject.decode(),
         "issued_at": iat,
         "expires_at": exp,
+        "session_started_at": session,
         "token_id": token_id.hex(),
         "audience": audience.decode() or None,
         "attributes": attributes,

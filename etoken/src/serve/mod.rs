@@ -50,6 +50,15 @@ pub struct ServeArgs {
     /// The lifetime of a login token: 12h, 30m, 3600s.
     #[arg(long, value_name = "TTL", default_value = "12h", value_parser = parse_ttl)]
     ttl: Duration,
+    /// The absolute lifetime of a session, counted from the login however
+    /// often its cookie is refreshed (the idle timeout is --ttl).
+    #[arg(long, value_name = "PERIOD", default_value = "7d", value_parser = parse_ttl)]
+    max_session: Duration,
+    /// Requests under this path prefix are authenticated but never refresh
+    /// the cookie (background polling); repeatable. Requests with
+    /// `X-Token-Refresh: skip` never refresh either.
+    #[arg(long = "no-refresh-path", value_name = "PREFIX")]
+    no_refresh_paths: Vec<String>,
     /// How often the key directory and users file are checked for changes
     /// (SIGHUP checks at once).
     #[arg(long, value_name = "PERIOD", default_value = "2s", value_parser = parse_ttl)]
@@ -92,10 +101,14 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let insecure = args.insecure_cookies || embedded;
     let mut config = AuthConfig::new()
         .with_lifetime(args.ttl)
+        .with_max_session(args.max_session)
         .with_secure(!insecure)
         .with_clock_offset(time::Duration::seconds(args.clock_offset));
     if let Some(audience) = &args.audience {
         config = config.with_audience(audience.as_str());
+    }
+    for prefix in &args.no_refresh_paths {
+        config = config.with_no_refresh_path(prefix.as_str());
     }
     let live_users = LiveUsers::new(users);
     let auth = Authenticator::new(ring.clone(), config, live_users.clone())
