@@ -9,6 +9,7 @@ mod data;
 mod health;
 mod login;
 mod page;
+mod redirect;
 mod reload;
 
 use std::io::IsTerminal;
