@@ -47,13 +47,9 @@ fn bearer(token: &str) -> String {
 async fn embedded_default_makes_etoken_data_once_with_a_random_admin_password() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), &[]);
-    let banner = server.banner.join("\n");
-    let password = banner
-        .split("shown only now: ")
-        .nth(1)
-        .expect("the admin password is printed")
-        .trim()
-        .to_owned();
+    let password = server
+        .admin_password()
+        .expect("the admin password is printed");
     assert!(password.len() >= 20, "a long random password: {password}");
 
     let data = tmp.path().join("etoken-data");
@@ -745,6 +741,153 @@ fn startup_refuses_bad_key_directories_and_users_files_in_one_line() {
     let out = etoken(dir, &["serve", "--keys", "keys"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--users"));
+}
+
+#[test]
+fn settings_that_cannot_work_refuse_to_start_naming_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir, &["alice"]);
+    let long_audience = "a".repeat(65);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ttl", "9000y"], "--ttl"),
+        (&["--ttl", "401days"], "--ttl"),
+        (&["--clock-offset", "400000000000"], "--clock-offset"),
+        (&["--clock-offset", "-400000000000"], "--clock-offset"),
+        (&["--clock-offset", "34560001"], "--clock-offset"),
+        (&["--audience", ""], "--audience"),
+        (&["--audience", &long_audience], "--audience"),
+        (&["--audience", "pub\nlish"], "--audience"),
+        (&["--instance", "pub\n1"], "--instance"),
+    ];
+    let refused = |out: std::process::Output, flag: &str, args: &[&str]| {
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(
+            err.starts_with(&format!("etoken: cannot start: {flag}: ")),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening"),
+            "{args:?}"
+        );
+    };
+    for (args, flag) in cases {
+        let mut all = vec!["serve", "--keys", "keys", "--users", "users.json"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        refused(etoken(dir, &all, ""), flag, args);
+    }
+
+    // The embedded default, refused for a flag, leaves nothing behind.
+    let empty = tempfile::tempdir().unwrap();
+    let out = etoken(
+        empty.path(),
+        &["serve", "--ttl", "9000y", "--listen", "127.0.0.1:0"],
+        "",
+    );
+    refused(out, "--ttl", &["--ttl", "9000y"]);
+    assert_eq!(fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_at_their_bounds_start_and_log_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path(), &["alice"]);
+    let audience = "a".repeat(64);
+    let server = Server::start(
+        tmp.path(),
+        &[
+            "--keys",
+            "keys",
+            "--users",
+            "users.json",
+            "--ttl",
+            "400days",
+            "--clock-offset",
+            "-34560000",
+            "--audience",
+            &audience,
+        ],
+    );
+    let cookie = login(&server, "alice", "alice-pw").await;
+    let whoami: Value = get(&server.url("/whoami"), &[("cookie", &cookie)])
+        .await
+        .json_value()
+        .await;
+    assert_eq!(whoami["audience"], audience.as_str());
+    let lifetime = whoami["expires_at"].as_i64().unwrap() - whoami["issued_at"].as_i64().unwrap();
+    assert_eq!(lifetime, 400 * 24 * 3600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_default_on_loopback_sends_cookies_without_secure() {
+    // 127.0.0.2 is loopback too (127.0.0.0/8): still plain-http development.
+    for listen in ["127.0.0.1:0", "127.0.0.2:0"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = Server::start_on(tmp.path(), &[], listen);
+        let password = server.admin_password().expect("a first start");
+        let set_cookie = support::login_set_cookie(&server, "admin", &password).await;
+        assert_eq!(set_cookie.secure(), None, "{listen}: {set_cookie}");
+        server.wait_for_log("cookies without Secure");
+        assert_eq!(server.count_log("cookies are Secure"), 0);
+    }
+}
+
+/// The embedded default listening beyond loopback keeps `Secure`. It runs
+/// in a network namespace of its own (`unshare --net`, as root), whose only
+/// interface is its own loopback, so `0.0.0.0` reaches nothing outside it;
+/// the login is posted from inside that namespace with curl (`nsenter`).
+#[test]
+fn the_embedded_default_beyond_loopback_keeps_secure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("unshare");
+    command.args([
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        "ip link set lo up && exec \"$0\" serve --listen 0.0.0.0:0",
+        env!("CARGO_BIN_EXE_etoken"),
+    ]);
+    let server = Server::run(tmp.path(), command);
+    assert!(server.addr.starts_with("0.0.0.0:"), "{}", server.addr);
+    let port = server.addr.rsplit(':').next().unwrap();
+    server.wait_for_log("cookies are Secure: the embedded default listens on 0.0.0.0");
+    assert_eq!(server.count_log("cookies without Secure"), 0);
+
+    let password = server.admin_password().expect("a first start");
+    let curl = std::process::Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", server.pid()))
+        .args([
+            "--",
+            "curl",
+            "--silent",
+            "--show-error",
+            "--dump-header",
+            "-",
+        ])
+        .args([
+            "--output",
+            "/dev/null",
+            "--data-urlencode",
+            "j_username=admin",
+        ])
+        .args(["--data-urlencode", &format!("j_password={password}")])
+        .arg(format!("http://127.0.0.1:{port}/j_security_check"))
+        .output()
+        .expect("nsenter and curl run");
+    assert!(curl.status.success(), "{curl:?}");
+    let headers = String::from_utf8(curl.stdout).unwrap();
+    assert!(headers.starts_with("HTTP/1.1 303"), "{headers}");
+    let set_cookie = headers
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .expect("a Set-Cookie");
+    let parsed = cookie::Cookie::parse(set_cookie.trim().to_owned()).unwrap();
+    assert_eq!(parsed.name(), "login-token");
+    assert_eq!(parsed.secure(), Some(true), "{set_cookie}");
 }
 
 #[test]

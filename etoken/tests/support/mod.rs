@@ -74,11 +74,23 @@ impl Server {
     /// Starts `etoken serve ARGS --listen 127.0.0.1:0` in `cwd` and waits
     /// for its listening line.
     pub fn start(cwd: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+        Self::start_on(cwd, args, "127.0.0.1:0")
+    }
+
+    /// Starts `etoken serve ARGS --listen LISTEN` in `cwd` (a loopback
+    /// address: tests never listen beyond this machine) and waits for its
+    /// listening line.
+    pub fn start_on(cwd: &Path, args: &[&str], listen: &str) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_etoken"));
+        command.arg("serve").args(args).args(["--listen", listen]);
+        Self::run(cwd, command)
+    }
+
+    /// Runs `command`, an `etoken serve` (perhaps wrapped, as in a network
+    /// namespace of its own), in `cwd` and waits for its listening line.
+    pub fn run(cwd: &Path, mut command: Command) -> Server {
+        let mut child = command
             .current_dir(cwd)
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .env_remove("ETOKEN_KEYS")
             .env_remove("ETOKEN_USERS")
@@ -129,6 +141,13 @@ impl Server {
         }
     }
 
+    /// The admin password the embedded default printed on its first start.
+    pub fn admin_password(&self) -> Option<String> {
+        let banner = self.banner.join("\n");
+        let printed = banner.split("shown only now: ").nth(1)?;
+        Some(printed.trim().to_owned())
+    }
+
     /// `http://ADDR` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -168,6 +187,11 @@ impl Server {
     /// How many log lines contain `needle`.
     pub fn count_log(&self, needle: &str) -> usize {
         self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a signal with kill(1).
@@ -221,6 +245,16 @@ pub async fn post_form(url: &str, body: &str) -> reqwest::Response {
 
 /// Logs in and returns the `login-token=...` pair for a Cookie header.
 pub async fn login(server: &Server, user: &str, password: &str) -> String {
+    let parsed = login_set_cookie(server, user, password).await;
+    format!("{}={}", parsed.name(), parsed.value())
+}
+
+/// Logs in and returns the login cookie as the server set it.
+pub async fn login_set_cookie(
+    server: &Server,
+    user: &str,
+    password: &str,
+) -> cookie::Cookie<'static> {
     let response = post_form(
         &server.url("/j_security_check"),
         &format!("j_username={user}&j_password={password}"),
@@ -228,8 +262,7 @@ pub async fn login(server: &Server, user: &str, password: &str) -> String {
     .await;
     assert_eq!(response.status(), 303, "login of {user}");
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
-    let parsed = cookie::Cookie::parse(set_cookie.to_owned()).expect("a Set-Cookie");
-    format!("{}={}", parsed.name(), parsed.value())
+    cookie::Cookie::parse(set_cookie.to_owned()).expect("a Set-Cookie")
 }
 
 /// `GET path` with extra headers.
