@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
-use support::{Server, etoken, etoken_ok, get, login, post_form, setup};
+use support::{Server, etoken, etoken_ok, get, login, post_form, serve_refused, setup};
 
 fn set_mode(path: &std::path::Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -774,19 +774,15 @@ fn settings_that_cannot_work_refuse_to_start_naming_the_flag() {
         );
     };
     for (args, flag) in cases {
-        let mut all = vec!["serve", "--keys", "keys", "--users", "users.json"];
+        let mut all = vec!["--keys", "keys", "--users", "users.json"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--listen", "127.0.0.1:0"]);
-        refused(etoken(dir, &all, ""), flag, args);
+        refused(serve_refused(dir, &all), flag, args);
     }
 
     // The embedded default, refused for a flag, leaves nothing behind.
     let empty = tempfile::tempdir().unwrap();
-    let out = etoken(
-        empty.path(),
-        &["serve", "--ttl", "9000y", "--listen", "127.0.0.1:0"],
-        "",
-    );
+    let out = serve_refused(empty.path(), &["--ttl", "9000y", "--listen", "127.0.0.1:0"]);
     refused(out, "--ttl", &["--ttl", "9000y"]);
     assert_eq!(fs::read_dir(empty.path()).unwrap().count(), 0);
 }

@@ -46,6 +46,45 @@ pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("etoken runs")
 }
 
+/// `etoken serve ARGS` in `cwd`, expected to refuse to start: its output
+/// once it exits, or, should it start listening instead, once it has been
+/// killed, so that a test of a refusal fails rather than hangs.
+pub fn serve_refused(cwd: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+        .current_dir(cwd)
+        .arg("serve")
+        .args(args)
+        .env_remove("ETOKEN_KEYS")
+        .env_remove("ETOKEN_USERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("etoken serve starts");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+        text
+    });
+    let mut stdout = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
+        let Ok(line) = line else { break };
+        stdout.extend_from_slice(line.as_bytes());
+        stdout.push(b'\n');
+        if line.starts_with("listening on") {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().expect("etoken serve exits");
+    Output {
+        status,
+        stdout,
+        stderr: errors.join().expect("stderr is read"),
+    }
+}
+
 /// A key directory and a users file with `users` (password = name + "-pw").
 pub fn setup(dir: &Path, users: &[&str]) {
     etoken_ok(dir, &["key", "init", "--dir", "keys"], "");
