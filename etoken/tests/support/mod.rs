@@ -25,18 +25,24 @@ pub fn etoken_ok(cwd: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `etoken ARGS` in `cwd` with `stdin`.
-pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+/// `etoken ARGS` in `cwd`, every stream piped, the environment's
+/// `ETOKEN_KEYS` and `ETOKEN_USERS` removed.
+fn command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_etoken"));
+    command
         .current_dir(cwd)
         .args(args)
         .env_remove("ETOKEN_KEYS")
         .env_remove("ETOKEN_USERS")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("etoken starts");
+        .stderr(Stdio::piped());
+    command
+}
+
+/// `etoken ARGS` in `cwd` with `stdin`.
+pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = command(cwd, args).spawn().expect("etoken starts");
     let mut input = child.stdin.take().expect("stdin is piped");
     // A command that fails before reading stdin closes it: not an error here.
     match input.write_all(stdin.as_bytes()) {
@@ -50,15 +56,8 @@ pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
 /// once it exits, or, should it start listening instead, once it has been
 /// killed, so that a test of a refusal fails rather than hangs.
 pub fn serve_refused(cwd: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
-        .current_dir(cwd)
-        .arg("serve")
-        .args(args)
-        .env_remove("ETOKEN_KEYS")
-        .env_remove("ETOKEN_USERS")
+    let mut child = command(cwd, &[&["serve"], args].concat())
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("etoken serve starts");
     let mut stderr = child.stderr.take().expect("stderr is piped");
