@@ -28,9 +28,17 @@ async fn a_file_that_fails_to_reload_degrades_healthz_until_fixed() {
 
     // Review finding 4: remove a user and leave the file with mode 0644, as
     // an editor would. The reload is refused, and it was silent.
-    etoken_ok(dir, &["user", "remove", "--users", "users.json", "bob"], "");
+    // The edited copy replaces the file at once, so no poll sees it half done.
     let users = dir.join("users.json");
-    fs::set_permissions(&users, fs::Permissions::from_mode(0o644)).unwrap();
+    let edited = dir.join("edited.json");
+    fs::copy(&users, &edited).unwrap();
+    etoken_ok(
+        dir,
+        &["user", "remove", "--users", "edited.json", "bob"],
+        "",
+    );
+    fs::set_permissions(&edited, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::rename(&edited, &users).unwrap();
     server.wait_for_log("reload refused, keeping the previous users");
     let body = health(&server).await;
     assert_eq!(body["status"], "degraded", "{body}");

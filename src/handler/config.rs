@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::format::{self, MAX_AUDIENCE_LEN};
 use crate::verify::DEFAULT_LEEWAY;
 
 /// The cookie name a new [`AuthConfig`] uses: `login-token`.
@@ -369,8 +370,65 @@ impl AuthConfig {
         self.clock_offset
     }
 
-    /// Checks every setting, so that nothing fails later per request.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// The longest token lifetime: 400 days. Browsers keep a cookie at most
+    /// that long (RFC 6265bis caps `Max-Age` there), so a longer token would
+    /// outlive its cookie; and it keeps every expiry far inside the format's
+    /// 1970..=9999 (see [`MAX_UNIX_TIME`](crate::format::MAX_UNIX_TIME)).
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// assert_eq!(AuthConfig::MAX_LIFETIME.as_secs(), 400 * 24 * 3600);
+    /// ```
+    pub const MAX_LIFETIME: Duration = Duration::from_secs(400 * 24 * 3600);
+
+    /// The largest [clock offset](Self::with_clock_offset), either way: 400
+    /// days. Far more than any skew worth simulating; with the lifetime
+    /// bound, the token clock plus a lifetime stays inside the format's
+    /// 1970..=9999 for any system clock before the year 9997.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// assert_eq!(AuthConfig::MAX_CLOCK_OFFSET, time::Duration::days(400));
+    /// ```
+    pub const MAX_CLOCK_OFFSET: time::Duration = time::Duration::days(400);
+
+    /// The largest clock-skew [leeway](Self::with_leeway): one hour. NTP
+    /// keeps a farm within a second; a leeway of days would quietly accept
+    /// tokens that long expired.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::AuthConfig;
+    /// assert_eq!(AuthConfig::MAX_LEEWAY.as_secs(), 3600);
+    /// ```
+    pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
+
+    /// Checks every setting, so that nothing fails later per request and no
+    /// check is quietly switched off: a cookie name that is an HTTP token; an
+    /// audience, when set, that a token can carry (1 to
+    /// [`MAX_AUDIENCE_LEN`](crate::format::MAX_AUDIENCE_LEN) bytes of text:
+    /// an empty audience is an error, never "no audience"); a lifetime from
+    /// one second to [`MAX_LIFETIME`](Self::MAX_LIFETIME); a leeway up to
+    /// [`MAX_LEEWAY`](Self::MAX_LEEWAY); a clock offset within
+    /// [`MAX_CLOCK_OFFSET`](Self::MAX_CLOCK_OFFSET); a refresh share in
+    /// 0.0..=1.0. [`Authenticator::new`](super::Authenticator::new) runs it;
+    /// call it to check settings read from a file before starting anything.
+    ///
+    /// ```
+    /// use encapsulated_token::handler::{AuthConfig, ConfigError};
+    /// use std::time::Duration;
+    ///
+    /// assert!(AuthConfig::new().with_audience("publish").validate().is_ok());
+    ///
+    /// let empty = AuthConfig::new().with_audience("");
+    /// assert!(matches!(empty.validate(), Err(ConfigError::Audience { .. })));
+    ///
+    /// let forever = AuthConfig::new().with_lifetime(Duration::from_secs(9000 * 365 * 86_400));
+    /// assert!(matches!(forever.validate(), Err(ConfigError::Lifetime { .. })));
+    ///
+    /// let far = AuthConfig::new().with_clock_offset(time::Duration::seconds(400_000_000_000));
+    /// assert!(matches!(far.validate(), Err(ConfigError::ClockOffset { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
         // A cookie name is an HTTP token, the same grammar as a header name:
         // let `http` judge it rather than a hand-written character table.
         if http::HeaderName::from_bytes(self.cookie_name.as_bytes()).is_err() {
@@ -378,9 +436,28 @@ impl AuthConfig {
                 name: self.cookie_name.clone(),
             });
         }
-        if self.lifetime < Duration::from_secs(1) {
+        // The format's own rule, the one the issuer applies at mint.
+        if let Some(audience) = &self.audience
+            && let Err((_, problem)) = format::check_audience(audience.as_bytes())
+        {
+            return Err(ConfigError::Audience {
+                audience: audience.clone(),
+                problem,
+            });
+        }
+        if !(Duration::from_secs(1)..=Self::MAX_LIFETIME).contains(&self.lifetime) {
             return Err(ConfigError::Lifetime {
                 lifetime: self.lifetime,
+            });
+        }
+        if self.leeway > Self::MAX_LEEWAY {
+            return Err(ConfigError::Leeway {
+                leeway: self.leeway,
+            });
+        }
+        if self.clock_offset.unsigned_abs() > Self::MAX_CLOCK_OFFSET.unsigned_abs() {
+            return Err(ConfigError::ClockOffset {
+                offset: self.clock_offset,
             });
         }
         if let Some(share) = self.refresh_after
@@ -424,10 +501,32 @@ pub enum ConfigError {
         /// The name given.
         name: String,
     },
-    /// The token lifetime is under one second.
+    /// The audience is set but no token could carry it: empty (which is
+    /// not "no audience": leave it unset for that), longer than
+    /// [`MAX_AUDIENCE_LEN`](crate::format::MAX_AUDIENCE_LEN) bytes, or
+    /// holding a control character.
+    Audience {
+        /// The audience given.
+        audience: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The token lifetime is under one second or over
+    /// [`AuthConfig::MAX_LIFETIME`].
     Lifetime {
         /// The lifetime given.
         lifetime: Duration,
+    },
+    /// The clock-skew leeway is over [`AuthConfig::MAX_LEEWAY`].
+    Leeway {
+        /// The leeway given.
+        leeway: Duration,
+    },
+    /// The clock offset is beyond [`AuthConfig::MAX_CLOCK_OFFSET`] either
+    /// way.
+    ClockOffset {
+        /// The offset given.
+        offset: time::Duration,
     },
     /// The refresh share is outside 0.0 to 1.0.
     RefreshAfter {
@@ -454,9 +553,29 @@ impl fmt::Display for ConfigError {
                 "cookie name {name:?} is not an HTTP token: use letters, digits and -._~ \
                  (no spaces, `=`, `;` or quotes)"
             ),
+            Self::Audience { audience, problem } => write!(
+                f,
+                "audience {audience:?} {problem}: give 1 to {MAX_AUDIENCE_LEN} bytes of text \
+                 without control characters, or leave the audience unset for none"
+            ),
             Self::Lifetime { lifetime } => write!(
                 f,
-                "token lifetime {lifetime:?} is under one second: give a lifetime such as 12h"
+                "token lifetime {}s is outside 1s..={}s (400 days): give a lifetime such as 12h",
+                lifetime.as_secs(),
+                AuthConfig::MAX_LIFETIME.as_secs()
+            ),
+            Self::Leeway { leeway } => write!(
+                f,
+                "clock-skew leeway {}s is over {}s: give a few seconds, such as 30s",
+                leeway.as_secs(),
+                AuthConfig::MAX_LEEWAY.as_secs()
+            ),
+            Self::ClockOffset { offset } => write!(
+                f,
+                "clock offset {}s is more than {}s (400 days) either way: give a skew to \
+                 simulate, such as 7200 seconds, or none",
+                offset.whole_seconds(),
+                AuthConfig::MAX_CLOCK_OFFSET.whole_seconds()
             ),
             Self::RefreshAfter { share } => write!(
                 f,
@@ -478,3 +597,150 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600;
+
+    fn refused(config: AuthConfig) -> ConfigError {
+        config.validate().expect_err("refused")
+    }
+
+    #[test]
+    fn an_empty_audience_is_an_error_never_no_audience() {
+        assert_eq!(
+            refused(AuthConfig::new().with_audience("")),
+            ConfigError::Audience {
+                audience: String::new(),
+                problem: "is empty"
+            }
+        );
+        assert!(AuthConfig::new().validate().is_ok(), "unset is no audience");
+    }
+
+    #[test]
+    fn an_audience_no_token_could_carry_is_refused() {
+        let long = "a".repeat(MAX_AUDIENCE_LEN + 1);
+        for audience in [long.as_str(), "pub\nlish", "pub\u{7f}"] {
+            let err = refused(AuthConfig::new().with_audience(audience));
+            assert!(matches!(err, ConfigError::Audience { .. }), "{audience:?}");
+        }
+        let longest = "a".repeat(MAX_AUDIENCE_LEN);
+        for audience in [longest.as_str(), "publish", "caf\u{e9}"] {
+            assert!(AuthConfig::new().with_audience(audience).validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_lifetime_from_one_second_to_400_days() {
+        for secs in [1, 12 * 3600, 400 * DAY] {
+            let config = AuthConfig::new().with_lifetime(Duration::from_secs(secs));
+            assert!(config.validate().is_ok(), "{secs}s");
+        }
+        let too_long = [
+            Duration::from_secs(400 * DAY + 1),
+            Duration::from_secs(9000 * 365 * DAY),
+            Duration::MAX,
+        ];
+        for lifetime in [Duration::ZERO, Duration::from_millis(999)]
+            .into_iter()
+            .chain(too_long)
+        {
+            let err = refused(AuthConfig::new().with_lifetime(lifetime));
+            assert_eq!(err, ConfigError::Lifetime { lifetime });
+        }
+    }
+
+    #[test]
+    fn a_clock_offset_within_400_days_either_way() {
+        for offset in [0, 7200, -7200, 400 * DAY as i64, -(400 * DAY as i64)] {
+            let config = AuthConfig::new().with_clock_offset(time::Duration::seconds(offset));
+            assert!(config.validate().is_ok(), "{offset}s");
+        }
+        let beyond = [
+            time::Duration::seconds(400 * DAY as i64 + 1),
+            time::Duration::seconds(-(400 * DAY as i64) - 1),
+            time::Duration::seconds(400_000_000_000),
+            time::Duration::MAX,
+            time::Duration::MIN,
+        ];
+        for offset in beyond {
+            let err = refused(AuthConfig::new().with_clock_offset(offset));
+            assert_eq!(err, ConfigError::ClockOffset { offset });
+        }
+    }
+
+    #[test]
+    fn a_leeway_up_to_an_hour() {
+        assert!(
+            AuthConfig::new()
+                .with_leeway(AuthConfig::MAX_LEEWAY)
+                .validate()
+                .is_ok()
+        );
+        for leeway in [
+            AuthConfig::MAX_LEEWAY + Duration::from_secs(1),
+            Duration::MAX,
+        ] {
+            let err = refused(AuthConfig::new().with_leeway(leeway));
+            assert_eq!(err, ConfigError::Leeway { leeway });
+        }
+    }
+
+    #[test]
+    fn a_refresh_share_outside_zero_to_one_is_refused() {
+        for share in [-0.1, 1.1, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                refused(AuthConfig::new().with_refresh_after(share)),
+                ConfigError::RefreshAfter { .. }
+            ));
+        }
+    }
+
+    /// The largest settings still mint and verify: the bounds leave room in
+    /// the format's 1970..=9999.
+    #[test]
+    fn the_extreme_settings_still_mint_and_verify() {
+        use crate::{Claims, Issuer, Key, KeyRing, Verifier};
+        let ring = std::sync::Arc::new(KeyRing::new(Key::generate().unwrap()));
+        for offset in [AuthConfig::MAX_CLOCK_OFFSET, -AuthConfig::MAX_CLOCK_OFFSET] {
+            let config = AuthConfig::new()
+                .with_audience("a".repeat(MAX_AUDIENCE_LEN))
+                .with_lifetime(AuthConfig::MAX_LIFETIME)
+                .with_leeway(AuthConfig::MAX_LEEWAY)
+                .with_clock_offset(offset);
+            config.validate().unwrap();
+            let now = time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap()
+                + offset;
+            let mut claims = Claims::new("alice", config.lifetime());
+            claims.issued_at = now;
+            claims.expires_at = now + config.lifetime();
+            claims.session_started_at = now;
+            claims.audience = config.audience().map(str::to_owned);
+            let token = Issuer::new(ring.clone()).mint(&claims).unwrap();
+            let verifier = Verifier::new(ring.clone())
+                .with_audience(config.audience().unwrap())
+                .with_leeway(config.leeway());
+            assert_eq!(verifier.verify_at(&token, now).unwrap().subject(), "alice");
+        }
+    }
+
+    #[test]
+    fn every_refusal_says_what_to_give_instead() {
+        let errors = [
+            refused(AuthConfig::new().with_audience("")),
+            refused(AuthConfig::new().with_lifetime(Duration::from_secs(9000 * 365 * DAY))),
+            refused(AuthConfig::new().with_clock_offset(time::Duration::seconds(400_000_000_000))),
+            refused(AuthConfig::new().with_leeway(Duration::from_secs(DAY))),
+        ];
+        for err in errors {
+            let text = err.to_string();
+            assert!(text.contains("give"), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+    }
+}

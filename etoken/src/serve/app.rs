@@ -42,8 +42,9 @@ impl App {
         reloads: ReloadHealth,
         instance: &str,
     ) -> Result<Self, String> {
-        let instance_header = HeaderValue::from_str(instance)
-            .map_err(|_| format!("--instance {instance:?}: not printable ASCII"))?;
+        let instance_header = HeaderValue::from_str(instance).map_err(|_| {
+            format!("cannot start: --instance: {instance:?} is not printable ASCII")
+        })?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             auth,

@@ -13,37 +13,24 @@ use serde::Deserialize;
 
 use super::app::App;
 use super::page;
-
-/// Where to go after logging in: a path on this site, else `/`, so the
-/// form cannot be used to redirect users elsewhere.
-fn local_path(resource: Option<&str>) -> &str {
-    match resource {
-        Some(path)
-            if path.starts_with('/')
-                && !path.starts_with("//")
-                && !path.starts_with("/\\")
-                && HeaderValue::from_str(path).is_ok() =>
-        {
-            path
-        }
-        _ => "/",
-    }
-}
+use super::redirect::LocalTarget;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
     resource: Option<String>,
 }
 
+/// `GET /login?resource=...`: the form, its hidden `resource` already
+/// judged, so the page never carries a target that leaves the site.
 pub async fn login_page(query: Result<Query<LoginQuery>, QueryRejection>) -> Html<String> {
     let resource = query.ok().and_then(|Query(q)| q.resource);
-    Html(page::login(local_path(resource.as_deref()), None))
+    Html(page::login(&LocalTarget::judge(resource.as_deref()), None))
 }
 
 pub async fn home(State(app): State<Arc<App>>, identity: Option<Identity>) -> Html<String> {
     match identity {
         Some(identity) => Html(page::signed_in(&identity.subject, &app.instance)),
-        None => Html(page::login("/", None)),
+        None => Html(page::login(&LocalTarget::root(), None)),
     }
 }
 
@@ -56,7 +43,7 @@ pub struct LoginForm {
 
 /// `POST /j_security_check`: checks the password against this instance's
 /// users file, then sets the login cookie and redirects (303) to
-/// `resource`. A wrong password and an unknown user get the same 401 page;
+/// `resource` as [`LocalTarget`] judges it. A wrong password and an unknown user get the same 401 page;
 /// the log says which.
 pub async fn login(
     State(app): State<Arc<App>>,
@@ -74,7 +61,7 @@ pub async fn login(
             return (rejection.status(), message).into_response();
         }
     };
-    let resource = local_path(form.resource.as_deref()).to_owned();
+    let resource = LocalTarget::judge(form.resource.as_deref());
     let checked = {
         let Ok(_permit) = app.hashing.acquire().await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -108,10 +95,9 @@ pub async fn login(
         }
     };
     tracing::info!("login: {user:?}");
-    let location = HeaderValue::from_str(&resource).unwrap_or(HeaderValue::from_static("/"));
     (
         StatusCode::SEE_OTHER,
-        [(SET_COOKIE, cookie), (LOCATION, location)],
+        [(SET_COOKIE, cookie), (LOCATION, resource.header_value())],
     )
         .into_response()
 }

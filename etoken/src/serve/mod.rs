@@ -9,7 +9,9 @@ mod data;
 mod health;
 mod login;
 mod page;
+mod redirect;
 mod reload;
+mod settings;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use encapsulated_token::handler::{AuthConfig, Authenticator};
+use encapsulated_token::handler::Authenticator;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -26,6 +28,7 @@ use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
 use reload::{LiveUsers, ReloadHealth, Watcher};
+use settings::Cookies;
 
 /// `etoken serve`.
 #[derive(Args)]
@@ -44,10 +47,11 @@ pub struct ServeArgs {
     /// response [default: HOSTNAME:PORT].
     #[arg(long, value_name = "NAME")]
     instance: Option<String>,
-    /// The audience tokens are minted for and checked against.
+    /// The audience tokens are minted for and checked against: 1 to 64
+    /// bytes of text (an empty one is refused; omit the flag for none).
     #[arg(long, value_name = "A")]
     audience: Option<String>,
-    /// The lifetime of a login token: 12h, 30m, 3600s.
+    /// The lifetime of a login token: 12h, 30m, 3600s; at most 400 days.
     #[arg(long, value_name = "TTL", default_value = "12h", value_parser = parse_ttl)]
     ttl: Duration,
     /// The absolute lifetime of a session, counted from the login however
@@ -64,11 +68,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PERIOD", default_value = "2s", value_parser = parse_ttl)]
     reload_interval: Duration,
     /// Cookies without the Secure attribute, for plain-http local
-    /// development only. On by default for the embedded default.
+    /// development only. On by default for the embedded default when it
+    /// listens on loopback (127.0.0.0/8, ::1).
     #[arg(long)]
     insecure_cookies: bool,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
-    /// (negative = behind), to simulate clock skew in a farm.
+    /// (negative = behind), to simulate clock skew in a farm; at most 400
+    /// days either way.
     #[arg(
         long,
         value_name = "SECONDS",
@@ -81,8 +87,12 @@ pub struct ServeArgs {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
-    let (keys, users_file, embedded) = match (args.keys.clone(), args.users.clone()) {
-        (Some(keys), Some(users)) => (keys, users, false),
+    let embedded = args.keys.is_none() || args.users.is_none();
+    // Settings first: a start refused for a flag leaves nothing behind.
+    let cookies = Cookies::decide(args.insecure_cookies, embedded, args.listen.ip());
+    let config = settings::auth_config(&args, cookies)?;
+    let (keys, users_file) = match (args.keys.clone(), args.users.clone()) {
+        (Some(keys), Some(users)) => (keys, users),
         _ => {
             let data = PathBuf::from(data::DATA_DIR);
             if let Some(password) = data::bootstrap(&data)? {
@@ -92,27 +102,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                     data::ADMIN
                 );
             }
-            let (keys, users) = data::paths(&data);
-            (keys, users, true)
+            data::paths(&data)
         }
     };
     let ring = open_ring(&keys).map_err(|e| format!("cannot start: {e}"))?;
     let users = Users::load(&users_file).map_err(|e| format!("cannot start: {e}"))?;
-    let insecure = args.insecure_cookies || embedded;
-    let mut config = AuthConfig::new()
-        .with_lifetime(args.ttl)
-        .with_max_session(args.max_session)
-        .with_secure(!insecure)
-        .with_clock_offset(time::Duration::seconds(args.clock_offset));
-    if let Some(audience) = &args.audience {
-        config = config.with_audience(audience.as_str());
-    }
-    for prefix in &args.no_refresh_paths {
-        config = config.with_no_refresh_path(prefix.as_str());
-    }
     let live_users = LiveUsers::new(users);
     let auth = Authenticator::new(ring.clone(), config, live_users.clone())
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(|e| settings::refusal(&e))?;
+    settings::probe(&auth)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,6 +127,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .instance
             .clone()
             .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
+        // Before the first log line, so a refused name is the only line.
+        let reloads = ReloadHealth::default();
+        let app = app::App::new(auth.clone(), live_users.clone(), reloads.clone(), &instance)?;
         tracing::info!(
             instance,
             "keys from {}: {}",
@@ -141,13 +142,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 args.clock_offset
             );
         }
-        if insecure {
-            tracing::warn!("cookies without Secure: plain-http local development only");
-        }
+        cookies.log(bound.ip());
         let shutdown = shutdown_signal()?;
         let hangups = signal(SignalKind::hangup())
             .map_err(|e| format!("cannot install a SIGHUP handler: {e}"))?;
-        let reloads = ReloadHealth::default();
         let watcher = Watcher {
             hangups,
             keys,
@@ -156,10 +154,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             auth: auth.clone(),
             users: live_users.clone(),
             ring,
-            health: reloads.clone(),
+            health: reloads,
         };
         let watching = tokio::spawn(watcher.run());
-        let app = app::router(app::App::new(auth, live_users, reloads, &instance)?);
+        let app = app::router(app);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");

@@ -1,8 +1,10 @@
 //! The two HTML pages: the login form, and the signed-in greeting with a
 //! logout button. Plain forms, no script, so they work behind any proxy.
 
+use super::redirect::LocalTarget;
+
 /// The login page; `resource` is where to go after logging in.
-pub fn login(resource: &str, error: Option<&str>) -> String {
+pub fn login(resource: &LocalTarget, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
         .unwrap_or_default();
@@ -15,7 +17,7 @@ pub fn login(resource: &str, error: Option<&str>) -> String {
              <label>Password <input name=\"j_password\" type=\"password\" autocomplete=\"current-password\" required></label>\
              <input type=\"hidden\" name=\"resource\" value=\"{}\">\
              <button type=\"submit\">Sign in</button></form>",
-            escape(resource)
+            escape(resource.as_str())
         ),
     )
 }

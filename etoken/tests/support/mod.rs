@@ -25,18 +25,24 @@ pub fn etoken_ok(cwd: &Path, args: &[&str], stdin: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `etoken ARGS` in `cwd` with `stdin`.
-pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+/// `etoken ARGS` in `cwd`, every stream piped, the environment's
+/// `ETOKEN_KEYS` and `ETOKEN_USERS` removed.
+fn command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_etoken"));
+    command
         .current_dir(cwd)
         .args(args)
         .env_remove("ETOKEN_KEYS")
         .env_remove("ETOKEN_USERS")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("etoken starts");
+        .stderr(Stdio::piped());
+    command
+}
+
+/// `etoken ARGS` in `cwd` with `stdin`.
+pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = command(cwd, args).spawn().expect("etoken starts");
     let mut input = child.stdin.take().expect("stdin is piped");
     // A command that fails before reading stdin closes it: not an error here.
     match input.write_all(stdin.as_bytes()) {
@@ -44,6 +50,38 @@ pub fn etoken(cwd: &Path, args: &[&str], stdin: &str) -> Output {
         _ => drop(input),
     }
     child.wait_with_output().expect("etoken runs")
+}
+
+/// `etoken serve ARGS` in `cwd`, expected to refuse to start: its output
+/// once it exits, or, should it start listening instead, once it has been
+/// killed, so that a test of a refusal fails rather than hangs.
+pub fn serve_refused(cwd: &Path, args: &[&str]) -> Output {
+    let mut child = command(cwd, &[&["serve"], args].concat())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("etoken serve starts");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+        text
+    });
+    let mut stdout = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout is piped")).lines() {
+        let Ok(line) = line else { break };
+        stdout.extend_from_slice(line.as_bytes());
+        stdout.push(b'\n');
+        if line.starts_with("listening on") {
+            let _ = child.kill();
+            break;
+        }
+    }
+    let status = child.wait().expect("etoken serve exits");
+    Output {
+        status,
+        stdout,
+        stderr: errors.join().expect("stderr is read"),
+    }
 }
 
 /// A key directory and a users file with `users` (password = name + "-pw").
@@ -89,11 +127,23 @@ impl Server {
     /// Starts `etoken serve ARGS --listen 127.0.0.1:0` in `cwd` and waits
     /// for its listening line.
     pub fn start(cwd: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+        Self::start_on(cwd, args, "127.0.0.1:0")
+    }
+
+    /// Starts `etoken serve ARGS --listen LISTEN` in `cwd` (a loopback
+    /// address: tests never listen beyond this machine) and waits for its
+    /// listening line.
+    pub fn start_on(cwd: &Path, args: &[&str], listen: &str) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_etoken"));
+        command.arg("serve").args(args).args(["--listen", listen]);
+        Self::run(cwd, command)
+    }
+
+    /// Runs `command`, an `etoken serve` (perhaps wrapped, as in a network
+    /// namespace of its own), in `cwd` and waits for its listening line.
+    pub fn run(cwd: &Path, mut command: Command) -> Server {
+        let mut child = command
             .current_dir(cwd)
-            .arg("serve")
-            .args(args)
-            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
             .env_remove("ETOKEN_KEYS")
             .env_remove("ETOKEN_USERS")
@@ -144,6 +194,13 @@ impl Server {
         }
     }
 
+    /// The admin password the embedded default printed on its first start.
+    pub fn admin_password(&self) -> Option<String> {
+        let banner = self.banner.join("\n");
+        let printed = banner.split("shown only now: ").nth(1)?;
+        Some(printed.trim().to_owned())
+    }
+
     /// `http://ADDR` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -183,6 +240,11 @@ impl Server {
     /// How many log lines contain `needle`.
     pub fn count_log(&self, needle: &str) -> usize {
         self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends a signal with kill(1).
@@ -236,6 +298,16 @@ pub async fn post_form(url: &str, body: &str) -> reqwest::Response {
 
 /// Logs in and returns the `login-token=...` pair for a Cookie header.
 pub async fn login(server: &Server, user: &str, password: &str) -> String {
+    let parsed = login_set_cookie(server, user, password).await;
+    format!("{}={}", parsed.name(), parsed.value())
+}
+
+/// Logs in and returns the login cookie as the server set it.
+pub async fn login_set_cookie(
+    server: &Server,
+    user: &str,
+    password: &str,
+) -> cookie::Cookie<'static> {
     let response = post_form(
         &server.url("/j_security_check"),
         &format!("j_username={user}&j_password={password}"),
@@ -243,8 +315,7 @@ pub async fn login(server: &Server, user: &str, password: &str) -> String {
     .await;
     assert_eq!(response.status(), 303, "login of {user}");
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
-    let parsed = cookie::Cookie::parse(set_cookie.to_owned()).expect("a Set-Cookie");
-    format!("{}={}", parsed.name(), parsed.value())
+    cookie::Cookie::parse(set_cookie.to_owned()).expect("a Set-Cookie")
 }
 
 /// `GET path` with extra headers.
