@@ -951,18 +951,20 @@ fn the_reason_is_logged_and_never_sent() {
     let expired = aged_token(&auth, "alice", time::Duration::hours(13));
     let carol = auth.mint(&auth.claims_for("carol")).unwrap();
 
-    let replies = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let h = Harness::start(Transport::Oneshot, &auth).await;
-            [
-                h.get("/api/me", &[cookie(&expired)]).await,
-                h.get("/api/me", &[bearer(&carol)]).await,
-            ]
-        })
+    // Global, not scoped to this thread: a scoped subscriber races with the
+    // other tests of this binary over tracing's per-callsite cache. This is
+    // the only test that installs one; lines of other tests may show up too.
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let replies = runtime.block_on(async {
+        let h = Harness::start(Transport::Oneshot, &auth).await;
+        [
+            h.get("/api/me", &[cookie(&expired)]).await,
+            h.get("/api/me", &[bearer(&carol)]).await,
+        ]
     });
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("reason=\"expired\""), "{logs}");

@@ -7,6 +7,7 @@
 
 mod commands;
 mod keydir;
+mod logged;
 mod serve;
 mod users;
 

@@ -30,6 +30,8 @@ const FORMAT: &str = "etoken-users/1";
 const MAX_FILE_LEN: u64 = 8 << 20;
 /// Longest password accepted, so a login form cannot make argon2 hash megabytes.
 pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Longest user name: what a token's subject can hold.
+pub const MAX_NAME_LEN: usize = 255;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,7 +239,7 @@ fn dummy_hash() -> &'static str {
 /// A user name: what a token's subject allows (1 to 255 bytes, no control
 /// characters), without surrounding whitespace.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 255 {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err("a user name is 1 to 255 bytes".into());
     }
     if name.chars().any(char::is_control) {

@@ -15,7 +15,9 @@ use axum::routing::{get, post};
 use encapsulated_token::handler::Authenticator;
 use tokio::sync::Semaphore;
 
+use super::client::TrustedProxies;
 use super::reload::{LiveUsers, ReloadHealth};
+use super::throttle::Throttle;
 use super::{auth, health, login};
 
 /// The header naming the instance that served a response.
@@ -32,6 +34,16 @@ pub struct App {
     /// Password hashing is deliberately slow; at most one per core at a
     /// time, so a burst of logins cannot starve the request threads.
     pub hashing: Semaphore,
+    /// Who may try a password now.
+    pub logins: Logins,
+}
+
+/// What decides whether a login attempt is heard.
+pub struct Logins {
+    /// Attempts per account and per client address.
+    pub throttle: Throttle,
+    /// Whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
 }
 
 impl App {
@@ -40,6 +52,7 @@ impl App {
         auth: Authenticator,
         users: LiveUsers,
         reloads: ReloadHealth,
+        logins: Logins,
         instance: &str,
     ) -> Result<Self, String> {
         let instance_header = HeaderValue::from_str(instance).map_err(|_| {
@@ -53,6 +66,7 @@ impl App {
             instance: instance.to_owned(),
             instance_header,
             hashing: Semaphore::new(cores),
+            logins,
         })
     }
 }

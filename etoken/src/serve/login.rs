@@ -1,12 +1,13 @@
 //! The browser's routes: the login page, the password check on
 //! `POST /j_security_check`, the signed-in greeting, and logout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use encapsulated_token::handler::Identity;
 use serde::Deserialize;
@@ -14,6 +15,8 @@ use serde::Deserialize;
 use super::app::App;
 use super::page;
 use super::redirect::LocalTarget;
+use crate::logged::client_text;
+use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -43,10 +46,14 @@ pub struct LoginForm {
 
 /// `POST /j_security_check`: checks the password against this instance's
 /// users file, then sets the login cookie and redirects (303) to
-/// `resource` as [`LocalTarget`] judges it. A wrong password and an unknown user get the same 401 page;
-/// the log says which.
+/// `resource` as [`LocalTarget`] judges it. A wrong password and an unknown
+/// user get the same 401 page; the log says which. Over-long names and
+/// passwords, and clients past their attempts (429 with `Retry-After`), are
+/// refused before any hashing.
 pub async fn login(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let form = match form {
@@ -62,6 +69,33 @@ pub async fn login(
         }
     };
     let resource = LocalTarget::judge(form.resource.as_deref());
+    let wrong = |status| {
+        let page = page::login(&resource, Some("Wrong user name or password."));
+        (status, Html(page)).into_response()
+    };
+    let shown = client_text(&form.j_username);
+    if form.j_username.len() > MAX_NAME_LEN || form.j_password.len() > MAX_PASSWORD_LEN {
+        tracing::info!("refused login for {shown}: user name or password over its bound");
+        return wrong(StatusCode::UNAUTHORIZED);
+    }
+    let client = app.logins.proxies.client(peer.ip(), &headers);
+    if let Err(retry) = app.logins.throttle.attempt(&form.j_username, client) {
+        let seconds = retry.seconds();
+        tracing::info!(%client, "throttled login for {shown}: retry after {seconds}s");
+        let page = page::login(
+            &resource,
+            Some(&format!(
+                "Too many attempts. Try again in {seconds} seconds."
+            )),
+        );
+        let retry_after = HeaderValue::from(seconds);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(RETRY_AFTER, retry_after)],
+            Html(page),
+        )
+            .into_response();
+    }
     let checked = {
         let Ok(_permit) = app.hashing.acquire().await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -72,11 +106,10 @@ pub async fn login(
     };
     let user = form.j_username;
     match checked {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => app.logins.throttle.succeeded(&user),
         Ok(Err(reason)) => {
-            tracing::info!("refused login for {user:?}: {reason}");
-            let page = page::login(&resource, Some("Wrong user name or password."));
-            return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
+            tracing::info!(%client, "refused login for {shown}: {reason}");
+            return wrong(StatusCode::UNAUTHORIZED);
         }
         Err(e) => {
             tracing::error!("password check failed: {e}");
@@ -90,11 +123,11 @@ pub async fn login(
     {
         Ok(cookie) => cookie,
         Err(e) => {
-            tracing::error!("refused login for {user:?}: {e}");
+            tracing::error!("refused login for {shown}: {e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    tracing::info!("login: {user:?}");
+    tracing::info!(%client, "login: {shown}");
     (
         StatusCode::SEE_OTHER,
         [(SET_COOKIE, cookie), (LOCATION, resource.header_value())],

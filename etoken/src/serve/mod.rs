@@ -5,6 +5,7 @@
 
 mod app;
 mod auth;
+mod client;
 mod data;
 mod health;
 mod login;
@@ -12,6 +13,7 @@ mod page;
 mod redirect;
 mod reload;
 mod settings;
+mod throttle;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -27,8 +29,10 @@ use tracing_subscriber::EnvFilter;
 use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
+use client::TrustedProxies;
 use reload::{LiveUsers, ReloadHealth, Watcher};
 use settings::Cookies;
+use throttle::Throttle;
 
 /// `etoken serve`.
 #[derive(Args)]
@@ -63,6 +67,17 @@ pub struct ServeArgs {
     /// `X-Token-Refresh: skip` never refresh either.
     #[arg(long = "no-refresh-path", value_name = "PREFIX")]
     no_refresh_paths: Vec<String>,
+    /// Login attempts per account: N at once, then one more per PERIOD
+    /// (a success starts the account afresh). Past it: 429, no hashing.
+    #[arg(long, value_name = "N/PERIOD", default_value = "5/1m", value_parser = throttle::parse_limit)]
+    login_limit_account: throttle::Limit,
+    /// Login attempts per client address: N at once, then one more per PERIOD.
+    #[arg(long, value_name = "N/PERIOD", default_value = "30/10s", value_parser = throttle::parse_limit)]
+    login_limit_address: throttle::Limit,
+    /// A proxy (address or network) whose X-Forwarded-For names the client,
+    /// for login throttling; repeatable. Without it, the peer is the client.
+    #[arg(long = "trusted-proxy", value_name = "ADDR")]
+    trusted_proxies: Vec<String>,
     /// How often the key directory and users file are checked for changes
     /// (SIGHUP checks at once).
     #[arg(long, value_name = "PERIOD", default_value = "2s", value_parser = parse_ttl)]
@@ -129,7 +144,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
         // Before the first log line, so a refused name is the only line.
         let reloads = ReloadHealth::default();
-        let app = app::App::new(auth.clone(), live_users.clone(), reloads.clone(), &instance)?;
+        let logins = app::Logins {
+            throttle: Throttle::new(args.login_limit_address, args.login_limit_account),
+            proxies: TrustedProxies::parse(&args.trusted_proxies)
+                .map_err(|e| format!("cannot start: {e}"))?,
+        };
+        let app = app::App::new(
+            auth.clone(),
+            live_users.clone(),
+            reloads.clone(),
+            logins,
+            &instance,
+        )?;
         tracing::info!(
             instance,
             "keys from {}: {}",
@@ -161,6 +187,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -14,6 +14,8 @@ use std::sync::LazyLock;
 use axum::http::HeaderValue;
 use url::Url;
 
+use crate::logged::client_text;
+
 /// The longest target judged, and the longest sent, in bytes. `nginx`
 /// passes `$request_uri` as the login page's `resource`, and its default
 /// request line bound is 8 KiB; half of it is more than any real page needs
@@ -55,7 +57,10 @@ impl LocalTarget {
         match on_site(target) {
             Some(local) => Self(local),
             None => {
-                tracing::info!("redirect target refused, sent to /: {}", shown(target));
+                tracing::info!(
+                    "redirect target refused, sent to /: {}",
+                    client_text(target)
+                );
                 Self::root()
             }
         }
@@ -107,13 +112,6 @@ fn resolve(target: &str) -> Option<String> {
         }
     }
     agreed
-}
-
-/// Client text for a log line: at most 80 characters, escaped.
-fn shown(text: &str) -> String {
-    let head: String = text.chars().take(80).collect();
-    let more = if head.len() < text.len() { "…" } else { "" };
-    format!("{head:?}{more}")
 }
 
 #[cfg(test)]
