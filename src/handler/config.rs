@@ -94,9 +94,19 @@ impl AuthConfig {
     /// Use another cookie name (an HTTP token: letters, digits and
     /// ``!#$%&'*+-.^_`|~``).
     ///
+    /// Behind HTTPS, prefer a name starting with `__Host-`: browsers then
+    /// accept the cookie only if it is `Secure`, has `Path=/` and no
+    /// `Domain`, so a sibling subdomain or a plain-http page cannot plant
+    /// or overwrite it. The cookies built here always have `Path=/` and no
+    /// `Domain`; the [`Authenticator`](super::Authenticator) refuses a
+    /// `__Host-` or `__Secure-` name without `Secure`
+    /// ([`ConfigError::CookiePrefix`]).
+    ///
     /// ```
     /// use encapsulated_token::handler::AuthConfig;
     /// assert_eq!(AuthConfig::new().with_cookie_name("sid").cookie_name(), "sid");
+    /// let host = AuthConfig::new().with_cookie_name("__Host-login-token");
+    /// assert_eq!(host.cookie_name(), "__Host-login-token");
     /// ```
     pub fn with_cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
@@ -297,6 +307,14 @@ impl AuthConfig {
                 name: self.cookie_name.clone(),
             });
         }
+        if let Some(prefix) = cookie_prefix(&self.cookie_name)
+            && !self.secure()
+        {
+            return Err(ConfigError::CookiePrefix {
+                name: self.cookie_name.clone(),
+                prefix,
+            });
+        }
         if self.lifetime < Duration::from_secs(1) {
             return Err(ConfigError::Lifetime {
                 lifetime: self.lifetime,
@@ -311,6 +329,16 @@ impl AuthConfig {
     }
 }
 
+/// The cookie-name prefix browsers enforce, if `name` has one: `__Host-`
+/// (`Secure`, `Path=/`, no `Domain`) or `__Secure-` (`Secure`). Browsers
+/// match it case-insensitively (RFC 6265bis), so this does too.
+fn cookie_prefix(name: &str) -> Option<&'static str> {
+    ["__Host-", "__Secure-"].into_iter().find(|prefix| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    })
+}
+
 /// A setting of [`AuthConfig`] that cannot work.
 ///
 /// ```
@@ -323,6 +351,12 @@ impl AuthConfig {
 /// let err = Authenticator::new(ring, bad, HashSet::<String>::new()).unwrap_err();
 /// assert!(matches!(err, ConfigError::CookieName { .. }));
 /// println!("{err}");
+///
+/// // A `__Host-` cookie that is not Secure would be dropped by every browser.
+/// let ring = KeyRing::new(Key::generate().unwrap());
+/// let plain = AuthConfig::new().with_cookie_name("__Host-login").with_secure(false);
+/// let err = Authenticator::new(ring, plain, HashSet::<String>::new()).unwrap_err();
+/// assert_eq!(err, ConfigError::CookiePrefix { name: "__Host-login".into(), prefix: "__Host-" });
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -332,6 +366,15 @@ pub enum ConfigError {
     CookieName {
         /// The name given.
         name: String,
+    },
+    /// The cookie name starts with `__Host-` or `__Secure-` but the cookie
+    /// is not `Secure`: browsers would refuse to store it, so no login could
+    /// ever stick.
+    CookiePrefix {
+        /// The name given.
+        name: String,
+        /// The prefix it starts with, as browsers spell it.
+        prefix: &'static str,
     },
     /// The token lifetime is under one second.
     Lifetime {
@@ -353,6 +396,17 @@ impl fmt::Display for ConfigError {
                 "cookie name {name:?} is not an HTTP token: use letters, digits and -._~ \
                  (no spaces, `=`, `;` or quotes)"
             ),
+            Self::CookiePrefix { name, prefix } => write!(
+                f,
+                "cookie name {name:?} starts with {prefix}, which browsers accept only on a \
+                 Secure cookie{}: turn Secure on (serve over HTTPS), or choose a name without \
+                 the prefix",
+                if *prefix == "__Host-" {
+                    " with Path=/ and no Domain"
+                } else {
+                    ""
+                }
+            ),
             Self::Lifetime { lifetime } => write!(
                 f,
                 "token lifetime {lifetime:?} is under one second: give a lifetime such as 12h"
@@ -367,3 +421,64 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix_error(config: &AuthConfig) -> Option<&'static str> {
+        match config.validate() {
+            Err(ConfigError::CookiePrefix { prefix, .. }) => Some(prefix),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn prefixed_names_need_secure_whatever_their_case() {
+        for (name, prefix) in [
+            ("__Host-login", "__Host-"),
+            ("__host-login", "__Host-"),
+            ("__HOST-x", "__Host-"),
+            ("__Secure-login", "__Secure-"),
+            ("__secure-x", "__Secure-"),
+        ] {
+            let plain = AuthConfig::new().with_cookie_name(name).with_secure(false);
+            assert_eq!(prefix_error(&plain), Some(prefix), "{name}");
+            let secure = AuthConfig::new().with_cookie_name(name);
+            assert_eq!(secure.validate(), Ok(()), "{name}");
+            // SameSite=None forces Secure, which satisfies the prefix.
+            let forced = plain.with_same_site(SameSite::None);
+            assert_eq!(forced.validate(), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_that_only_resemble_a_prefix_are_plain_names() {
+        for name in [
+            "_Host-login",
+            "__Host",
+            "__Hostx-login",
+            "Host-login",
+            "x__Host-",
+        ] {
+            let plain = AuthConfig::new().with_cookie_name(name).with_secure(false);
+            assert_eq!(plain.validate(), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_prefix_message_says_what_to_do() {
+        let err = AuthConfig::new()
+            .with_cookie_name("__Host-login")
+            .with_secure(false)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("__Host-") && err.contains("Path=/ and no Domain"),
+            "{err}"
+        );
+        assert!(err.contains("turn Secure on"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}
