@@ -5,7 +5,9 @@
 
 mod app;
 mod auth;
+mod connections;
 mod data;
+mod guard;
 mod health;
 mod login;
 mod page;
@@ -17,10 +19,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use encapsulated_token::handler::{AuthConfig, Authenticator};
+use encapsulated_token::handler::{AuthConfig, Authenticator, ConfigError, DEFAULT_COOKIE_NAME};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+use url::Url;
 
 use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
@@ -58,6 +61,18 @@ pub struct ServeArgs {
     /// development only. On by default for the embedded default.
     #[arg(long)]
     insecure_cookies: bool,
+    /// The login cookie's name. Behind HTTPS, `__Host-login-token` keeps
+    /// sibling subdomains and plain-http pages from planting or overwriting
+    /// it (it needs Secure cookies).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_COOKIE_NAME)]
+    cookie_name: String,
+    /// A URL clients use to reach the farm (the load balancer's), such as
+    /// https://publish.example; repeat for each. A form posted from its
+    /// origin counts as same-origin.
+    #[arg(long, value_name = "URL", value_parser = guard::parse_public_url)]
+    public_url: Vec<Url>,
+    #[command(flatten)]
+    limits: connections::Limits,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
     /// (negative = behind), to simulate clock skew in a farm.
     #[arg(
@@ -93,13 +108,22 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let mut config = AuthConfig::new()
         .with_lifetime(args.ttl)
         .with_secure(!insecure)
+        .with_cookie_name(args.cookie_name.as_str())
         .with_clock_offset(time::Duration::seconds(args.clock_offset));
     if let Some(audience) = &args.audience {
         config = config.with_audience(audience.as_str());
     }
     let live_users = LiveUsers::new(users);
-    let auth = Authenticator::new(ring.clone(), config, live_users.clone())
-        .map_err(|e| format!("cannot start: {e}"))?;
+    let auth = Authenticator::new(ring.clone(), config, live_users.clone()).map_err(|e| {
+        let hint = match e {
+            ConfigError::CookiePrefix { .. } if insecure => {
+                " (--insecure-cookies and the embedded default turn Secure off)"
+            }
+            _ => "",
+        };
+        format!("cannot start: {e}{hint}")
+    })?;
+    let guard = guard::Guard::new(&args.public_url, !insecure, args.limits.header_read_timeout);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -146,15 +170,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             health: reloads.clone(),
         };
         let watching = tokio::spawn(watcher.run());
-        let app = app::router(app::App::new(auth, live_users, reloads, &instance)?);
+        let app = app::router(app::App::new(auth, live_users, reloads, &instance)?, &guard);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(listener, app, &args.limits, shutdown).await;
         watching.abort();
-        served.map_err(|e| format!("server failed: {e}"))?;
         tracing::info!("stopped");
         Ok(())
     })
