@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +16,30 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use crate::commands::tokens::parse_ttl;
 
 /// Open files kept free of connections: key and users files, the log.
 const RESERVED_FILES: u64 = 128;
+
+/// Connections the kernel holds for us until accepted. std's 128 overflows
+/// within milliseconds of a burst of connects (a slow-client attack), and a
+/// dropped SYN costs the next honest client a one-second retransmit; the
+/// kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 1024;
+
+/// Listens on `addr` with [`BACKLOG`], address reuse on as std has it.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// How clients are held to account, as flags of `etoken serve`.
 #[derive(Args)]

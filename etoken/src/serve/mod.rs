@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use clap::Args;
 use encapsulated_token::handler::{AuthConfig, Authenticator, ConfigError, DEFAULT_COOKIE_NAME};
-use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 use url::Url;
@@ -130,8 +129,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(args.listen)
-            .await
+        let listener = connections::bind(args.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let bound = listener
             .local_addr()
