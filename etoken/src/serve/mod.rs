@@ -60,14 +60,14 @@ pub struct ServeArgs {
     /// development only. On by default for the embedded default.
     #[arg(long)]
     insecure_cookies: bool,
-    /// The login cookie's name. Behind HTTPS, `__Host-login-token` keeps
+    /// The login cookie's name. Behind HTTPS, __Host-login-token keeps
     /// sibling subdomains and plain-http pages from planting or overwriting
-    /// it (it needs Secure cookies).
+    /// it (a __Host- name needs Secure cookies).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_COOKIE_NAME)]
     cookie_name: String,
-    /// A URL clients use to reach the farm (the load balancer's), such as
-    /// https://publish.example; repeat for each. A form posted from its
-    /// origin counts as same-origin.
+    /// A URL clients use to reach the farm: the load balancer's, with
+    /// scheme and host; repeat for each. A form posted from its origin
+    /// counts as same-origin.
     #[arg(long, value_name = "URL", value_parser = guard::parse_public_url)]
     public_url: Vec<Url>,
     #[command(flatten)]
