@@ -529,6 +529,43 @@ mod tests {
         );
     }
 
+    /// What `POST` of `len` bytes to a route of `router` answers.
+    async fn post_status(router: Router, len: usize) -> StatusCode {
+        use tower::ServiceExt;
+        let request = axum::http::Request::post("/t")
+            .header("sec-fetch-site", "same-origin")
+            .body(axum::body::Body::from(vec![b'x'; len]))
+            .unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn body_limits_are_16_kib_for_browser_forms_and_64_kib_for_token_endpoints() {
+        async fn read(body: axum::body::Bytes) -> String {
+            body.len().to_string()
+        }
+        let guard = Guard::new(&[], false, Duration::from_secs(1));
+        let form = || {
+            Router::new().route(
+                "/t",
+                guard.browser_form(axum::routing::post(read), Headerless::Refused),
+            )
+        };
+        let token = || Router::new().route("/t", token_endpoint(axum::routing::post(read)));
+        assert_eq!(post_status(form(), FORM_BODY_LIMIT).await, StatusCode::OK);
+        assert_eq!(
+            post_status(form(), FORM_BODY_LIMIT + 1).await,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(post_status(token(), TOKEN_BODY_LIMIT).await, StatusCode::OK);
+        assert_eq!(
+            post_status(token(), TOKEN_BODY_LIMIT + 1).await,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(FORM_BODY_LIMIT, 16 * 1024);
+        assert_eq!(TOKEN_BODY_LIMIT, 64 * 1024);
+    }
+
     #[test]
     fn public_urls_are_http_or_https_with_a_host() {
         assert!(parse_public_url("https://publish.example").is_ok());
