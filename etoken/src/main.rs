@@ -41,7 +41,7 @@ enum Command {
     #[command(subcommand)]
     User(commands::users::UserCommand),
     /// Run the publish-tier auth server (login page, /auth for nginx, logout).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => tokens::verify(&args),
         Command::Inspect(args) => tokens::inspect(&args),
         Command::User(command) => commands::users::run(command),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

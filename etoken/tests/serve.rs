@@ -187,8 +187,10 @@ async fn login_auth_whoami_logout() {
     .await;
     assert_eq!(whoami["source"], "bearer");
 
+    // As a browser posts the logout form: same-origin (see tests/guard.rs).
     let logout = support::client()
         .post(server.url("/logout"))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .await
         .unwrap();

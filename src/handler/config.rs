@@ -436,6 +436,14 @@ impl AuthConfig {
                 name: self.cookie_name.clone(),
             });
         }
+        if let Some(prefix) = cookie_prefix(&self.cookie_name)
+            && !self.secure()
+        {
+            return Err(ConfigError::CookiePrefix {
+                name: self.cookie_name.clone(),
+                prefix,
+            });
+        }
         // The format's own rule, the one the issuer applies at mint.
         if let Some(audience) = &self.audience
             && let Err((_, problem)) = format::check_audience(audience.as_bytes())
@@ -479,6 +487,16 @@ impl AuthConfig {
     }
 }
 
+/// The cookie-name prefix browsers enforce, if `name` has one: `__Host-`
+/// (`Secure`, `Path=/`, no `Domain`) or `__Secure-` (`Secure`). Browsers
+/// match it case-insensitively (RFC 6265bis), so this does too.
+fn cookie_prefix(name: &str) -> Option<&'static str> {
+    ["__Host-", "__Secure-"].into_iter().find(|prefix| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    })
+}
+
 /// A setting of [`AuthConfig`] that cannot work.
 ///
 /// ```
@@ -500,6 +518,15 @@ pub enum ConfigError {
     CookieName {
         /// The name given.
         name: String,
+    },
+    /// The cookie name starts with `__Host-` or `__Secure-` but the cookie
+    /// is not `Secure`: browsers would refuse to store it, so no login could
+    /// ever stick.
+    CookiePrefix {
+        /// The name given.
+        name: String,
+        /// The prefix it starts with, as browsers spell it.
+        prefix: &'static str,
     },
     /// The audience is set but no token could carry it: empty (which is
     /// not "no audience": leave it unset for that), longer than
@@ -552,6 +579,17 @@ impl fmt::Display for ConfigError {
                 f,
                 "cookie name {name:?} is not an HTTP token: use letters, digits and -._~ \
                  (no spaces, `=`, `;` or quotes)"
+            ),
+            Self::CookiePrefix { name, prefix } => write!(
+                f,
+                "cookie name {name:?} starts with {prefix}, which browsers accept only on a \
+                 Secure cookie{}: turn Secure on (serve over HTTPS), or choose a name without \
+                 the prefix",
+                if *prefix == "__Host-" {
+                    " with Path=/ and no Domain"
+                } else {
+                    ""
+                }
             ),
             Self::Audience { audience, problem } => write!(
                 f,
@@ -742,5 +780,61 @@ mod tests {
             assert!(text.contains("give"), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
+    }
+
+    fn prefix_error(config: &AuthConfig) -> Option<&'static str> {
+        match config.validate() {
+            Err(ConfigError::CookiePrefix { prefix, .. }) => Some(prefix),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn prefixed_names_need_secure_whatever_their_case() {
+        for (name, prefix) in [
+            ("__Host-login", "__Host-"),
+            ("__host-login", "__Host-"),
+            ("__HOST-x", "__Host-"),
+            ("__Secure-login", "__Secure-"),
+            ("__secure-x", "__Secure-"),
+        ] {
+            let plain = AuthConfig::new().with_cookie_name(name).with_secure(false);
+            assert_eq!(prefix_error(&plain), Some(prefix), "{name}");
+            let secure = AuthConfig::new().with_cookie_name(name);
+            assert_eq!(secure.validate(), Ok(()), "{name}");
+            // SameSite=None forces Secure, which satisfies the prefix.
+            let forced = plain.with_same_site(SameSite::None);
+            assert_eq!(forced.validate(), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_that_only_resemble_a_prefix_are_plain_names() {
+        for name in [
+            "_Host-login",
+            "__Host",
+            "__Hostx-login",
+            "Host-login",
+            "x__Host-",
+        ] {
+            let plain = AuthConfig::new().with_cookie_name(name).with_secure(false);
+            assert_eq!(plain.validate(), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_prefix_message_says_what_to_do() {
+        let err = AuthConfig::new()
+            .with_cookie_name("__Host-login")
+            .with_secure(false)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("__Host-") && err.contains("Path=/ and no Domain"),
+            "{err}"
+        );
+        assert!(err.contains("turn Secure on"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 }

@@ -68,6 +68,21 @@ mod tests {
     }
 
     #[test]
+    fn a_host_prefixed_cookie_has_what_browsers_require() {
+        let config = AuthConfig::new().with_cookie_name("__Host-login");
+        for value in [
+            set_cookie(&config, "t", time::Duration::seconds(1)).unwrap(),
+            clear_cookie(&config).unwrap(),
+        ] {
+            let c = parse(&value);
+            assert_eq!(c.name(), "__Host-login");
+            assert_eq!(c.secure(), Some(true));
+            assert_eq!(c.path(), Some("/"));
+            assert_eq!(c.domain(), None);
+        }
+    }
+
+    #[test]
     fn logout_clears_with_the_same_attributes() {
         let config = AuthConfig::new()
             .with_cookie_name("sid")

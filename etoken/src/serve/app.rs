@@ -16,6 +16,7 @@ use encapsulated_token::handler::Authenticator;
 use tokio::sync::Semaphore;
 
 use super::client::TrustedProxies;
+use super::guard::{Guard, Headerless};
 use super::reload::{LiveUsers, ReloadHealth};
 use super::throttle::Throttle;
 use super::{auth, health, login};
@@ -72,8 +73,9 @@ impl App {
 }
 
 /// The routes, with the X-Instance header and `Cache-Control: no-store` on
-/// every response (401s and 404s included).
-pub fn router(app: App) -> Router {
+/// every response (401s and 404s included), the security headers on every
+/// HTML one, and the CSRF check and body limit on each browser form.
+pub fn router(app: App, guard: &Guard) -> Router {
     let app = Arc::new(app);
     let guarded = Router::new()
         .route("/auth", get(auth::auth_request))
@@ -82,15 +84,23 @@ pub fn router(app: App) -> Router {
     let greeting = Router::new()
         .route("/", get(login::home))
         .route_layer(app.auth.layer().optional());
-    Router::new()
+    let routes = Router::new()
         .route("/login", get(login::login_page))
-        .route("/j_security_check", post(login::login))
-        .route("/logout", post(login::logout))
+        .route(
+            "/j_security_check",
+            guard.browser_form(post(login::login), Headerless::Allowed),
+        )
+        .route(
+            "/logout",
+            guard.browser_form(post(login::logout), Headerless::Refused),
+        )
         .route("/healthz", get(health::healthz))
         .merge(guarded)
         .merge(greeting)
         .fallback(not_found)
-        .with_state(app.clone())
+        .with_state(app.clone());
+    guard
+        .around(routes)
         .layer(map_response_with_state(app, stamp))
 }
 

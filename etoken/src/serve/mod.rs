@@ -6,7 +6,9 @@
 mod app;
 mod auth;
 mod client;
+mod connections;
 mod data;
+mod guard;
 mod health;
 mod login;
 mod page;
@@ -21,10 +23,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use encapsulated_token::handler::Authenticator;
-use tokio::net::TcpListener;
+use encapsulated_token::handler::{Authenticator, DEFAULT_COOKIE_NAME};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+use url::Url;
 
 use crate::commands::tokens::parse_ttl;
 use crate::keydir::{describe, open_ring};
@@ -87,6 +89,18 @@ pub struct ServeArgs {
     /// listens on loopback (127.0.0.0/8, ::1).
     #[arg(long)]
     insecure_cookies: bool,
+    /// The login cookie's name. Behind HTTPS, __Host-login-token keeps
+    /// sibling subdomains and plain-http pages from planting or overwriting
+    /// it (a __Host- name needs Secure cookies).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_COOKIE_NAME)]
+    cookie_name: String,
+    /// A URL clients use to reach the farm: the load balancer's, with
+    /// scheme and host; repeat for each. A form posted from its origin
+    /// counts as same-origin.
+    #[arg(long, value_name = "URL", value_parser = guard::parse_public_url)]
+    public_url: Vec<Url>,
+    #[command(flatten)]
+    limits: connections::Limits,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
     /// (negative = behind), to simulate clock skew in a farm; at most 400
     /// days either way.
@@ -126,14 +140,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let auth = Authenticator::new(ring.clone(), config, live_users.clone())
         .map_err(|e| settings::refusal(&e))?;
     settings::probe(&auth)?;
+    let guard = guard::Guard::new(
+        &args.public_url,
+        cookies.secure(),
+        args.limits.header_read_timeout,
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(args.listen)
-            .await
+        let listener = connections::bind(args.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let bound = listener
             .local_addr()
@@ -183,16 +201,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             health: reloads,
         };
         let watching = tokio::spawn(watcher.run());
-        let app = app::router(app);
+        let app = app::router(app, &guard);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(listener, app, &args.limits, shutdown).await;
         watching.abort();
-        served.map_err(|e| format!("server failed: {e}"))?;
         tracing::info!("stopped");
         Ok(())
     })

@@ -35,13 +35,20 @@ pub fn signed_in(subject: &str, instance: &str) -> String {
     )
 }
 
-fn page(title: &str, body: &str) -> String {
+/// The pages' only style, inline. The Content-Security-Policy allows it by
+/// its hash (`guard::content_security_policy`), so a page with any other
+/// inline style or script is not rendered as written: new pages use
+/// [`page`].
+pub const STYLE: &str = "body{font-family:sans-serif;max-width:22em;margin:4em auto}\
+     label{display:block;margin:.5em 0}input{display:block;width:100%}\
+     .error{color:#b00}";
+
+/// A whole HTML page with the shared style.
+pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;max-width:22em;margin:4em auto}}\
-         label{{display:block;margin:.5em 0}}input{{display:block;width:100%}}\
-         .error{{color:#b00}}</style></head><body>{body}</body></html>"
+         <style>{STYLE}</style></head><body>{body}</body></html>"
     )
 }
 

@@ -61,6 +61,7 @@ pub fn auth_config(args: &ServeArgs, cookies: Cookies) -> Result<AuthConfig, Str
     let mut config = AuthConfig::new()
         .with_lifetime(args.ttl)
         .with_max_session(args.max_session)
+        .with_cookie_name(args.cookie_name.as_str())
         .with_secure(cookies.secure())
         .with_clock_offset(time::Duration::seconds(args.clock_offset));
     if let Some(audience) = &args.audience {
@@ -69,7 +70,13 @@ pub fn auth_config(args: &ServeArgs, cookies: Cookies) -> Result<AuthConfig, Str
     for prefix in &args.no_refresh_paths {
         config = config.with_no_refresh_path(prefix.as_str());
     }
-    config.validate().map_err(|e| refusal(&e))?;
+    config.validate().map_err(|e| match e {
+        ConfigError::CookiePrefix { .. } if !cookies.secure() => format!(
+            "{} (--insecure-cookies and the embedded default on loopback turn Secure off)",
+            refusal(&e)
+        ),
+        _ => refusal(&e),
+    })?;
     Ok(config)
 }
 
@@ -80,6 +87,7 @@ pub fn refusal(error: &ConfigError) -> String {
         ConfigError::Lifetime { .. } => "--ttl: ",
         ConfigError::ClockOffset { .. } => "--clock-offset: ",
         ConfigError::MaxSession { .. } => "--max-session: ",
+        ConfigError::CookiePrefix { .. } | ConfigError::CookieName { .. } => "--cookie-name: ",
         ConfigError::NoRefreshPath { .. } => "--no-refresh-path: ",
         _ => "",
     };
