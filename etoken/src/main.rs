@@ -8,6 +8,7 @@
 mod commands;
 mod keydir;
 mod serve;
+mod services;
 mod users;
 
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ enum Command {
     /// Manage a users file (argon2id password hashes).
     #[command(subcommand)]
     User(commands::users::UserCommand),
+    /// Manage technical accounts (service credentials) and exchange them
+    /// for access tokens.
+    #[command(subcommand)]
+    Service(commands::services::ServiceCommand),
     /// Run the publish-tier auth server (login page, /auth for nginx, logout).
     Serve(serve::ServeArgs),
 }
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => tokens::verify(&args),
         Command::Inspect(args) => tokens::inspect(&args),
         Command::User(command) => commands::users::run(command),
+        Command::Service(command) => commands::services::run(command),
         Command::Serve(args) => serve::run(args),
     };
     match result {
