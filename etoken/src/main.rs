@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod grants;
 mod keydir;
 mod serve;
 mod services;

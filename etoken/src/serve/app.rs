@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::map_response_with_state;
@@ -15,8 +15,11 @@ use axum::routing::{get, post};
 use encapsulated_token::handler::Authenticator;
 use tokio::sync::Semaphore;
 
+use super::directory::LiveServices;
+use super::form::MAX_BODY;
 use super::reload::LiveUsers;
-use super::{auth, health, login};
+use super::{auth, developer, exchange, health, login};
+use crate::grants::TokenSettings;
 
 /// The header naming the instance that served a response.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
@@ -24,6 +27,10 @@ pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
 pub struct App {
     pub auth: Authenticator,
     pub users: LiveUsers,
+    /// The technical accounts, for the token endpoints.
+    pub services: LiveServices,
+    /// The farm's URLs and the access token lifetime.
+    pub tokens: TokenSettings,
     pub instance: String,
     instance_header: HeaderValue,
     /// Password hashing is deliberately slow; at most one per core at a
@@ -33,13 +40,21 @@ pub struct App {
 
 impl App {
     /// Refuses an instance name that cannot be sent in a header.
-    pub fn new(auth: Authenticator, users: LiveUsers, instance: &str) -> Result<Self, String> {
+    pub fn new(
+        auth: Authenticator,
+        users: LiveUsers,
+        services: LiveServices,
+        tokens: TokenSettings,
+        instance: &str,
+    ) -> Result<Self, String> {
         let instance_header = HeaderValue::from_str(instance)
             .map_err(|_| format!("--instance {instance:?}: not printable ASCII"))?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             auth,
             users,
+            services,
+            tokens,
             instance: instance.to_owned(),
             instance_header,
             hashing: Semaphore::new(cores),
@@ -55,6 +70,22 @@ pub fn router(app: App) -> Router {
         .route("/auth", get(auth::auth_request))
         .route("/whoami", get(auth::whoami))
         .route_layer(app.auth.layer());
+    let developer_page = Router::new()
+        .route("/developer", get(developer::page))
+        .route_layer(
+            app.auth
+                .layer()
+                .redirect_to(HeaderValue::from_static("/login?resource=/developer")),
+        );
+    let developer_token = Router::new()
+        .route("/developer/token", post(developer::token))
+        .route_layer(app.auth.layer());
+    // The token endpoints read at most 64 KiB (413 beyond).
+    let token_endpoints = Router::new()
+        .route("/ims/exchange/jwt", post(exchange::exchange_jwt))
+        .route("/ims/exchange/jwt/", post(exchange::exchange_jwt))
+        .route("/ims/token/v3", post(exchange::token_v3))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
     let greeting = Router::new()
         .route("/", get(login::home))
         .route_layer(app.auth.layer().optional());
@@ -64,6 +95,9 @@ pub fn router(app: App) -> Router {
         .route("/logout", post(login::logout))
         .route("/healthz", get(health::healthz))
         .merge(guarded)
+        .merge(developer_page)
+        .merge(developer_token)
+        .merge(token_endpoints)
         .merge(greeting)
         .fallback(not_found)
         .with_state(app.clone())

@@ -6,6 +6,10 @@
 mod app;
 mod auth;
 mod data;
+mod developer;
+mod directory;
+mod exchange;
+mod form;
 mod health;
 mod login;
 mod page;
@@ -23,8 +27,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 use crate::commands::tokens::parse_ttl;
+use crate::grants::TokenSettings;
 use crate::keydir::{describe, open_ring};
+use crate::services::Services;
 use crate::users::Users;
+use directory::{Directory, LiveServices};
+use etoken::public_url::PublicUrl;
 use reload::{LiveUsers, Watcher};
 
 /// `etoken serve`.
@@ -37,6 +45,21 @@ pub struct ServeArgs {
     /// The users file: who may log in, and who exists, on this instance.
     #[arg(long, value_name = "FILE", env = "ETOKEN_USERS", requires = "keys")]
     users: Option<PathBuf>,
+    /// The services file: the technical accounts that may exchange
+    /// credentials for access tokens here (`etoken service create`).
+    /// Without it no account exists, except under the embedded default,
+    /// which keeps ./etoken-data/services.json (made empty when missing).
+    #[arg(long, value_name = "FILE", env = "ETOKEN_SERVICES")]
+    services: Option<PathBuf>,
+    /// The URL clients reach the farm at, e.g. the load balancer's
+    /// (repeatable): what JWT assertions' audience and metascopes name
+    /// [default: http://localhost:PORT and http://127.0.0.1:PORT].
+    #[arg(long = "public-url", value_name = "URL")]
+    public_urls: Vec<PublicUrl>,
+    /// The lifetime of access tokens from the token endpoints and of
+    /// local development tokens.
+    #[arg(long, value_name = "TTL", default_value = "24h", value_parser = parse_ttl)]
+    access_token_ttl: Duration,
     /// The address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -72,8 +95,9 @@ pub struct ServeArgs {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
-    let (keys, users_file, embedded) = match (args.keys.clone(), args.users.clone()) {
-        (Some(keys), Some(users)) => (keys, users, false),
+    let (keys, users_file, services_file, embedded) = match (args.keys.clone(), args.users.clone())
+    {
+        (Some(keys), Some(users)) => (keys, users, args.services.clone(), false),
         _ => {
             let data = PathBuf::from(data::DATA_DIR);
             if let Some(password) = data::bootstrap(&data)? {
@@ -84,11 +108,19 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 );
             }
             let (keys, users) = data::paths(&data);
-            (keys, users, true)
+            let services = match args.services.clone() {
+                Some(services) => services,
+                None => data::ensure_services(&data)?,
+            };
+            (keys, users, Some(services), true)
         }
     };
     let ring = open_ring(&keys).map_err(|e| format!("cannot start: {e}"))?;
     let users = Users::load(&users_file).map_err(|e| format!("cannot start: {e}"))?;
+    let services = match &services_file {
+        Some(path) => Services::load(path).map_err(|e| format!("cannot start: {e}"))?,
+        None => Services::default(),
+    };
     let insecure = args.insecure_cookies || embedded;
     let mut config = AuthConfig::new()
         .with_lifetime(args.ttl)
@@ -98,7 +130,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         config = config.with_audience(audience.as_str());
     }
     let live_users = LiveUsers::new(users);
-    let auth = Authenticator::new(ring.clone(), config, live_users.clone())
+    let live_services = LiveServices::new(services, services_file.clone());
+    let directory = Directory {
+        users: live_users.clone(),
+        services: live_services.clone(),
+    };
+    let auth = Authenticator::new(ring.clone(), config, directory)
         .map_err(|e| format!("cannot start: {e}"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -142,9 +179,32 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             auth: auth.clone(),
             users: live_users.clone(),
             ring,
+            services: live_services.clone(),
         };
         let watching = tokio::spawn(watcher.run());
-        let app = app::router(app::App::new(auth, live_users, &instance)?);
+        let public_urls = if args.public_urls.is_empty() {
+            default_public_urls(bound.port())?
+        } else {
+            args.public_urls.clone()
+        };
+        match &services_file {
+            Some(path) => tracing::info!(
+                "services from {}; token endpoints for {}",
+                path.display(),
+                public_urls
+                    .iter()
+                    .map(PublicUrl::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => tracing::info!("no --services: the token endpoints know no account"),
+        }
+        let tokens = TokenSettings {
+            public_urls,
+            access_token_ttl: args.access_token_ttl,
+        };
+        let app = app::App::new(auth, live_users, live_services, tokens, &instance)?;
+        let app = app::router(app);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
@@ -183,6 +243,14 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             _ = interrupt.recv() => tracing::info!("SIGINT: shutting down gracefully"),
         }
     })
+}
+
+/// The public URLs of an instance nobody named any for: itself on loopback.
+fn default_public_urls(port: u16) -> Result<Vec<PublicUrl>, String> {
+    ["localhost", "127.0.0.1"]
+        .iter()
+        .map(|host| format!("http://{host}:{port}").parse())
+        .collect()
 }
 
 /// The machine's name, for the default instance name.

@@ -1,5 +1,5 @@
-//! The two HTML pages: the login form, and the signed-in greeting with a
-//! logout button. Plain forms, no script, so they work behind any proxy.
+//! The HTML pages: the login form, the signed-in greeting with a logout
+//! button, and the developer page. Plain forms, no script, so they work behind any proxy.
 
 /// The login page; `resource` is where to go after logging in.
 pub fn login(resource: &str, error: Option<&str>) -> String {
@@ -33,13 +33,37 @@ pub fn signed_in(subject: &str, instance: &str) -> String {
     )
 }
 
+/// The developer page: a button that gets a local development token, and
+/// the token once got.
+pub fn developer(subject: &str, token: Option<&str>) -> String {
+    let shown = token
+        .map(|token| {
+            format!(
+                "<p>Your local development token (valid 24 hours by default; send it as \
+                 <code>Authorization: Bearer</code>):</p>\
+                 <textarea id=\"token\" readonly rows=\"6\">{}</textarea>",
+                escape(token)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        "Developer",
+        &format!(
+            "<h1>Local development token</h1><p>Signed in as {}.</p>\
+             <form method=\"post\" action=\"/developer/token\">\
+             <button type=\"submit\" id=\"get-token\">Get local development token</button></form>{shown}",
+            escape(subject)
+        ),
+    )
+}
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
          <style>body{{font-family:sans-serif;max-width:22em;margin:4em auto}}\
          label{{display:block;margin:.5em 0}}input{{display:block;width:100%}}\
-         .error{{color:#b00}}</style></head><body>{body}</body></html>"
+         .error{{color:#b00}}textarea{{width:100%;font-family:monospace}}</style></head><body>{body}</body></html>"
     )
 }
 

@@ -12,6 +12,7 @@ use encapsulated_token::KeyRing;
 use encapsulated_token::handler::{Authenticator, DirectoryError, UserDirectory};
 use tokio::signal::unix::Signal;
 
+use super::directory::LiveServices;
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
 
@@ -59,6 +60,8 @@ pub struct Watcher {
     pub auth: Authenticator,
     pub users: LiveUsers,
     pub ring: KeyRing,
+    /// Reloaded with the users file, by the same rules.
+    pub services: LiveServices,
 }
 
 impl Watcher {
@@ -118,6 +121,9 @@ impl Watcher {
             }
             Ok(_) => {}
             Err(reason) => error = error.or(Some(reason)),
+        }
+        if let Err(reason) = self.services.reload().await {
+            error = error.or(Some(reason));
         }
         error
     }
