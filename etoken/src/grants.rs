@@ -152,24 +152,45 @@ pub struct Issued {
     pub token_id: String,
 }
 
-/// The client's id and secret, from the body or Basic (not both); None
-/// when neither is sent.
-fn client_credentials<'a>(
-    fields: &'a Fields,
-    basic: Option<&'a Basic>,
-) -> Result<Option<(&'a str, &'a str, bool)>, OAuthError> {
-    let in_body = fields.get("client_id").is_some() || fields.get("client_secret").is_some();
-    match basic {
-        Some(_) if in_body => Err(OAuthError::invalid_request(
-            "client credentials both in the body and in HTTP Basic: use one",
-        )),
-        Some(basic) => Ok(Some((&basic.client_id, &basic.secret, true))),
-        None if in_body => Ok(Some((
-            fields.required("client_id")?,
-            fields.required("client_secret")?,
-            false,
-        ))),
-        None => Ok(None),
+/// Client credentials as sent: the id, the secret unless only the id
+/// came (a jwt-bearer client may name itself without a secret), and
+/// whether they came by HTTP Basic.
+struct ClientCredentials<'a> {
+    id: &'a str,
+    secret: Option<&'a str>,
+    basic: bool,
+}
+
+impl<'a> ClientCredentials<'a> {
+    /// From the body or Basic (not both); None when neither is sent.
+    fn of(fields: &'a Fields, basic: Option<&'a Basic>) -> Result<Option<Self>, OAuthError> {
+        let in_body = fields.get("client_id").is_some() || fields.get("client_secret").is_some();
+        match basic {
+            Some(_) if in_body => Err(OAuthError::invalid_request(
+                "client credentials both in the body and in HTTP Basic: use one",
+            )),
+            Some(basic) => Ok(Some(Self {
+                id: &basic.client_id,
+                secret: Some(&basic.secret),
+                basic: true,
+            })),
+            None if in_body => Ok(Some(Self {
+                id: fields.required("client_id")?,
+                secret: fields.get("client_secret"),
+                basic: false,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The account, when the secret is one of its own.
+    fn authenticate<'s>(&self, services: &'s Services) -> Result<&'s Account, OAuthError> {
+        let Some(secret) = self.secret else {
+            return Err(OAuthError::invalid_request(
+                "the client_secret parameter is required",
+            ));
+        };
+        authenticate(services, self.id, secret, self.basic)
     }
 }
 
@@ -218,12 +239,12 @@ pub fn exchange_jwt(
     basic: Option<&Basic>,
 ) -> Result<Issued, OAuthError> {
     let jwt = fields.required("jwt_token")?;
-    let Some((client_id, secret, basic)) = client_credentials(fields, basic)? else {
+    let Some(client) = ClientCredentials::of(fields, basic)? else {
         return Err(OAuthError::invalid_request(
             "client_id and client_secret are required",
         ));
     };
-    let account = authenticate(services, client_id, secret, basic)?;
+    let account = client.authenticate(services)?;
     let scopes = check_assertion(jwt, account, settings)?;
     mint(auth, account, &scopes, settings)
 }
@@ -237,16 +258,16 @@ pub fn token_v3(
     basic: Option<&Basic>,
 ) -> Result<Issued, OAuthError> {
     let grant_type = fields.required("grant_type")?;
-    let credentials = client_credentials(fields, basic)?;
+    let client = ClientCredentials::of(fields, basic)?;
     match grant_type {
         "client_credentials" => {
-            let Some((client_id, secret, basic)) = credentials else {
+            let Some(client) = client else {
                 return Err(OAuthError::invalid_client(
                     "no client credentials sent",
                     false,
                 ));
             };
-            let account = authenticate(services, client_id, secret, basic)?;
+            let account = client.authenticate(services)?;
             let registered = &account.service.scopes;
             let scopes = match fields.get("scope") {
                 None => registered.clone(),
@@ -256,10 +277,18 @@ pub fn token_v3(
         }
         JWT_BEARER => {
             let jwt = fields.required("assertion")?;
-            let account = match credentials {
-                Some((client_id, secret, basic)) => {
-                    authenticate(services, client_id, secret, basic)?
-                }
+            let account = match client {
+                Some(client) if client.secret.is_some() => client.authenticate(services)?,
+                // Named, not authenticated: the assertion is the proof.
+                Some(client) => match services.by_client(client.id) {
+                    Some(account) if !account.revoked() => account,
+                    _ => {
+                        return Err(OAuthError::invalid_client(
+                            &format!("client {:?}: unknown or revoked", truncated(client.id)),
+                            false,
+                        ));
+                    }
+                },
                 None => by_subject(services, jwt)?,
             };
             let granted = check_assertion(jwt, account, settings)?;
