@@ -59,11 +59,8 @@ pub async fn token(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
-        Html(page::developer(
-            &identity.subject,
-            Some(&issued.access_token),
-        ))
-        .into_response()
+        let shown = (issued.access_token.as_str(), issued.expires_in);
+        Html(page::developer(&identity.subject, Some(shown))).into_response()
     } else {
         json(
             StatusCode::OK,

@@ -35,13 +35,14 @@ pub fn signed_in(subject: &str, instance: &str) -> String {
 
 /// The developer page: a button that gets a local development token, and
 /// the token once got.
-pub fn developer(subject: &str, token: Option<&str>) -> String {
+pub fn developer(subject: &str, token: Option<(&str, std::time::Duration)>) -> String {
     let shown = token
-        .map(|token| {
+        .map(|(token, lifetime)| {
             format!(
-                "<p>Your local development token (valid 24 hours by default; send it as \
-                 <code>Authorization: Bearer</code>):</p>\
+                "<p>Your local development token, valid {}; send it as \
+                 <code>Authorization: Bearer</code>:</p>\
                  <textarea id=\"token\" readonly rows=\"6\">{}</textarea>",
+                humantime::format_duration(lifetime),
                 escape(token)
             )
         })
