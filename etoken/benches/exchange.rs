@@ -44,7 +44,7 @@ fn etoken(dir: &Path, args: &[&str]) -> Vec<u8> {
 }
 
 fn start(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_etoken"))
+    let child = Command::new(env!("CARGO_BIN_EXE_etoken"))
         .current_dir(dir)
         .args(["serve", "--keys", "keys", "--users", "users.json"])
         .args(["--services", "services.json", "--public-url", FARM])
@@ -55,7 +55,9 @@ fn start(dir: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("etoken serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // From here on, dropping the server kills and reaps the child.
+    let mut server = Server(child, String::new());
+    let mut stdout = BufReader::new(server.0.stdout.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
@@ -64,9 +66,9 @@ fn start(dir: &Path) -> Server {
             "etoken serve exited"
         );
         if let Some(rest) = line.trim().strip_prefix("listening on ") {
-            let url = rest.split(' ').next().unwrap().to_owned();
+            server.1 = rest.split(' ').next().unwrap().to_owned();
             std::thread::spawn(move || for _ in stdout.lines() {});
-            return Server(child, url);
+            return server;
         }
     }
 }

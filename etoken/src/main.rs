@@ -8,6 +8,7 @@
 mod commands;
 mod grants;
 mod keydir;
+mod private_file;
 mod serve;
 mod services;
 mod users;

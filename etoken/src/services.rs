@@ -19,9 +19,6 @@
 //! in constant time, and an unknown client costs the same as a wrong secret.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use etoken::certificate::CertificateKey;
@@ -160,39 +157,10 @@ impl Services {
     /// Loads a services file, refusing a missing, corrupt or group/other
     /// readable one, and any entry that does not check out.
     pub fn load(path: &Path) -> Result<Services, String> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(format!(
-                    "services file {} does not exist: create it with \
-                     `etoken service create --services {0} NAME`",
-                    path.display()
-                ));
-            }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "services file {} is readable or writable by group or others (mode {:04o}): \
-                 run `chmod 600 {0}`",
-                path.display(),
-                mode & 0o7777
-            ));
-        }
-        let mut text = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut text))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let corrupt = |reason: String| {
-            format!(
-                "services file {} is corrupt ({reason}): restore it from a copy",
-                path.display()
-            )
-        };
-        if text.len() as u64 > MAX_FILE_LEN {
-            return Err(corrupt(format!("larger than {MAX_FILE_LEN} bytes")));
-        }
+        let kind = "services file";
+        let create = format!("etoken service create --services {} NAME", path.display());
+        let text = crate::private_file::read(path, kind, &create, MAX_FILE_LEN)?;
+        let corrupt = |reason: String| crate::private_file::corrupt(kind, path, &reason);
         let file: ServicesFile =
             serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
         if file.format != FORMAT {

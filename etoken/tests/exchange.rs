@@ -23,25 +23,12 @@ fn farm() -> PublicUrl {
     FARM.parse().unwrap()
 }
 
-/// A key directory, users alice and bob, a services file with `backend`
+/// A key directory, user alice, a services file with `backend`
 /// (scopes read, write), and a server over them.
 fn start(dir: &Path, extra: &[&str]) -> (Server, Service) {
     setup(dir, &["alice"]);
     let service = Service::create(dir, "services.json", "backend", &["read", "write"], FARM);
-    let mut args = vec![
-        "--keys",
-        "keys",
-        "--users",
-        "users.json",
-        "--services",
-        "services.json",
-        "--public-url",
-        FARM,
-        "--reload-interval",
-        "1h",
-    ];
-    args.extend(extra);
-    (Server::start(dir, &args), service)
+    (support::serve_with_services(dir, FARM, extra), service)
 }
 
 fn claims(service: &Service, scopes: &[&str]) -> Claims {
@@ -597,21 +584,7 @@ async fn a_farm_of_three_shares_access_tokens_and_revocation() {
             for file in ["users.json", "services.json"] {
                 replicate(&master.path().join(file), &dir.path().join(file));
             }
-            Server::start(
-                dir.path(),
-                &[
-                    "--keys",
-                    "keys",
-                    "--users",
-                    "users.json",
-                    "--services",
-                    "services.json",
-                    "--public-url",
-                    FARM,
-                    "--reload-interval",
-                    "1h",
-                ],
-            )
+            support::serve_with_services(dir.path(), FARM, &[])
         })
         .collect();
 

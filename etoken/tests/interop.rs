@@ -130,19 +130,7 @@ async fn authlib_performs_client_credentials_and_the_rfc7523_grant() {
         &["read", "write"],
         FARM,
     );
-    let server = Server::start(
-        dir.path(),
-        &[
-            "--keys",
-            "keys",
-            "--users",
-            "users.json",
-            "--services",
-            "services.json",
-            "--public-url",
-            FARM,
-        ],
-    );
+    let server = support::serve_with_services(dir.path(), FARM, &[]);
     let config = json!({
         "base": server.url(""),
         "client_id": service.client_id,

@@ -13,18 +13,34 @@ use serde_json::json;
 
 use super::app::{App, json};
 use super::form::{FormRefusal, TokenForm};
-use crate::grants::{self, Issued, OAuthError};
+use crate::grants::{self, Basic, Fields, Issued, OAuthError, TokenSettings};
+use crate::services::Services;
+use encapsulated_token::handler::Authenticator;
 
-/// `POST /ims/exchange/jwt`.
-pub async fn exchange_jwt(State(app): State<Arc<App>>, form: TokenForm) -> Response {
+/// A grant rule of [`crate::grants`].
+type Grant = fn(
+    &Authenticator,
+    &Services,
+    &TokenSettings,
+    &Fields,
+    Option<&Basic>,
+) -> Result<Issued, OAuthError>;
+
+/// Runs `grant` on the request with the services as of now.
+fn run(app: &App, form: &TokenForm, grant: Grant) -> Result<Issued, OAuthError> {
     let services = app.services.current();
-    let issued = grants::exchange_jwt(
+    grant(
         &app.auth,
         &services,
         &app.tokens,
         &form.fields,
         form.basic.as_ref(),
-    );
+    )
+}
+
+/// `POST /ims/exchange/jwt`.
+pub async fn exchange_jwt(State(app): State<Arc<App>>, form: TokenForm) -> Response {
+    let issued = run(&app, &form, grants::exchange_jwt);
     answer("/ims/exchange/jwt", issued, |issued| {
         json!({
             "token_type": "bearer",
@@ -36,14 +52,7 @@ pub async fn exchange_jwt(State(app): State<Arc<App>>, form: TokenForm) -> Respo
 
 /// `POST /ims/token/v3`.
 pub async fn token_v3(State(app): State<Arc<App>>, form: TokenForm) -> Response {
-    let services = app.services.current();
-    let issued = grants::token_v3(
-        &app.auth,
-        &services,
-        &app.tokens,
-        &form.fields,
-        form.basic.as_ref(),
-    );
+    let issued = run(&app, &form, grants::token_v3);
     answer("/ims/token/v3", issued, |issued| {
         json!({
             "access_token": issued.access_token,

@@ -315,3 +315,22 @@ pub async fn status_json(response: reqwest::Response) -> (u16, serde_json::Value
     let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     (status, body)
 }
+
+/// `etoken serve` over `keys/`, `users.json` and `services.json` in `dir`
+/// for public URL `url` (no reload polling: SIGHUP reloads), plus `extra`.
+pub fn serve_with_services(dir: &Path, url: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--keys",
+        "keys",
+        "--users",
+        "users.json",
+        "--services",
+        "services.json",
+        "--public-url",
+        url,
+        "--reload-interval",
+        "1h",
+    ];
+    args.extend(extra);
+    Server::start(dir, &args)
+}
