@@ -169,6 +169,8 @@ import json, sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as until
+from selenium.webdriver.support.ui import WebDriverWait
 
 cfg = json.load(open(sys.argv[1]))
 options = webdriver.ChromeOptions()
@@ -178,16 +180,22 @@ for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgroun
              "--user-data-dir=" + cfg["profile"]]:
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+# Each navigation is waited for: a click returns before the next page is in.
+wait = WebDriverWait(driver, 30)
 try:
     driver.get(cfg["base"] + "/developer")
+    wait.until(until.presence_of_element_located((By.NAME, "j_username")))
     out = {"login_url": driver.current_url}
     driver.find_element(By.NAME, "j_username").send_keys(cfg["user"])
     driver.find_element(By.NAME, "j_password").send_keys(cfg["password"])
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    button = wait.until(until.element_to_be_clickable((By.ID, "get-token")))
     out["after_login"] = driver.current_url
-    driver.find_element(By.ID, "get-token").click()
+    button.click()
+    wait.until(until.url_contains("/developer/token"))
+    token = wait.until(until.presence_of_element_located((By.ID, "token")))
     out["after_click"] = driver.current_url
-    out["token"] = driver.find_element(By.ID, "token").get_attribute("value")
+    out["token"] = token.get_attribute("value")
     driver.save_screenshot(cfg["screenshot"])
     print(json.dumps(out))
 finally:

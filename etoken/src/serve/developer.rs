@@ -81,7 +81,8 @@ fn same_origin(headers: &HeaderMap, app: &App) -> Result<(), String> {
         .get("sec-fetch-site")
         .filter(|site| site.as_bytes() != b"same-origin")
     {
-        return Err(format!("Sec-Fetch-Site: {site:?}"));
+        let site = site.to_str().unwrap_or("(not ASCII)");
+        return Err(format!("Sec-Fetch-Site: {:?}", etoken::truncated(site)));
     }
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
