@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod grants;
 mod keydir;
-mod logged;
+mod private_file;
 mod serve;
+mod services;
 mod users;
 
 use std::process::ExitCode;
@@ -40,6 +42,10 @@ enum Command {
     /// Manage a users file (argon2id password hashes).
     #[command(subcommand)]
     User(commands::users::UserCommand),
+    /// Manage technical accounts (service credentials) and exchange them
+    /// for access tokens.
+    #[command(subcommand)]
+    Service(commands::services::ServiceCommand),
     /// Run the publish-tier auth server (login page, /auth for nginx, logout).
     Serve(Box<serve::ServeArgs>),
 }
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => tokens::verify(&args),
         Command::Inspect(args) => tokens::inspect(&args),
         Command::User(command) => commands::users::run(command),
+        Command::Service(command) => commands::services::run(command),
         Command::Serve(args) => serve::run(*args),
     };
     match result {

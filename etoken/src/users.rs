@@ -14,9 +14,6 @@
 //! directory) with mode 0600; refused when group or others can read it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -64,39 +61,10 @@ impl Users {
     /// Loads a users file, refusing a missing, corrupt or group/other
     /// readable one, and any entry whose hash is not an argon2id PHC string.
     pub fn load(path: &Path) -> Result<Users, String> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(format!(
-                    "users file {} does not exist: create it with \
-                     `etoken user add --users {0} NAME`",
-                    path.display()
-                ));
-            }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "users file {} is readable or writable by group or others (mode {:04o}): \
-                 run `chmod 600 {0}`",
-                path.display(),
-                mode & 0o7777
-            ));
-        }
-        let mut text = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut text))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let corrupt = |reason: String| {
-            format!(
-                "users file {} is corrupt ({reason}): restore it from a copy",
-                path.display()
-            )
-        };
-        if text.len() as u64 > MAX_FILE_LEN {
-            return Err(corrupt(format!("larger than {MAX_FILE_LEN} bytes")));
-        }
+        let kind = "users file";
+        let create = format!("etoken user add --users {} NAME", path.display());
+        let text = crate::private_file::read(path, kind, &create, MAX_FILE_LEN)?;
+        let corrupt = |reason: String| crate::private_file::corrupt(kind, path, &reason);
         let file: UsersFile = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
         if file.format != FORMAT {
             return Err(corrupt(format!(

@@ -2,5 +2,6 @@
 //! subcommands and what they do.
 
 pub mod keys;
+pub mod services;
 pub mod tokens;
 pub mod users;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::map_response_with_state;
@@ -16,10 +16,13 @@ use encapsulated_token::handler::Authenticator;
 use tokio::sync::Semaphore;
 
 use super::client::TrustedProxies;
-use super::guard::{Guard, Headerless};
+use super::directory::LiveServices;
+use super::form::MAX_BODY;
+use super::guard::{self, Guard, Headerless};
 use super::reload::{LiveUsers, ReloadHealth};
 use super::throttle::Throttle;
-use super::{auth, health, login};
+use super::{auth, developer, exchange, health, login};
+use crate::grants::TokenSettings;
 
 /// The header naming the instance that served a response.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
@@ -30,6 +33,10 @@ pub struct App {
     pub users: LiveUsers,
     /// What fails to reload, for `/healthz`.
     pub reloads: ReloadHealth,
+    /// The technical accounts, for the token endpoints.
+    pub services: LiveServices,
+    /// The farm's URLs and the access token lifetime.
+    pub tokens: TokenSettings,
     pub instance: String,
     instance_header: HeaderValue,
     /// Password hashing is deliberately slow; at most one per core at a
@@ -54,6 +61,8 @@ impl App {
         users: LiveUsers,
         reloads: ReloadHealth,
         logins: Logins,
+        services: LiveServices,
+        tokens: TokenSettings,
         instance: &str,
     ) -> Result<Self, String> {
         let instance_header = HeaderValue::from_str(instance).map_err(|_| {
@@ -64,6 +73,8 @@ impl App {
             auth,
             users,
             reloads,
+            services,
+            tokens,
             instance: instance.to_owned(),
             instance_header,
             hashing: Semaphore::new(cores),
@@ -81,6 +92,35 @@ pub fn router(app: App, guard: &Guard) -> Router {
         .route("/auth", get(auth::auth_request))
         .route("/whoami", get(auth::whoami))
         .route_layer(app.auth.layer());
+    let developer_page = Router::new()
+        .route("/developer", get(developer::page))
+        .route_layer(
+            app.auth
+                .layer()
+                .redirect_to(HeaderValue::from_static("/login?resource=/developer")),
+        );
+    let developer_token = Router::new()
+        .route(
+            "/developer/token",
+            guard.browser_form(post(developer::token), Headerless::Refused),
+        )
+        .route_layer(app.auth.layer());
+    // Machine clients: not cookie-authenticated, so no CSRF check; bodies
+    // of at most 64 KiB (413 beyond, before they are read whole).
+    let token_endpoints = Router::new()
+        .route(
+            "/ims/exchange/jwt",
+            guard::token_endpoint(post(exchange::exchange_jwt)),
+        )
+        .route(
+            "/ims/exchange/jwt/",
+            guard::token_endpoint(post(exchange::exchange_jwt)),
+        )
+        .route(
+            "/ims/token/v3",
+            guard::token_endpoint(post(exchange::token_v3)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY));
     let greeting = Router::new()
         .route("/", get(login::home))
         .route_layer(app.auth.layer().optional());
@@ -96,6 +136,9 @@ pub fn router(app: App, guard: &Guard) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .merge(guarded)
+        .merge(developer_page)
+        .merge(developer_token)
+        .merge(token_endpoints)
         .merge(greeting)
         .fallback(not_found)
         .with_state(app.clone());

@@ -1,6 +1,7 @@
 //! The embedded default: `etoken serve` with no flags keeps its key
-//! directory and users file in `./etoken-data/`, made on first start with
-//! one key and an `admin` user whose random password is printed once.
+//! directory, users file and services file in `./etoken-data/`, made on
+//! first start with one key, an `admin` user whose random password is
+//! printed once, and no technical account.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use encapsulated_token::{Key, KeyRing};
 
+use crate::services::Services;
 use crate::users::{Users, random_password};
 
 /// Where the embedded default lives, relative to the working directory.
@@ -19,6 +21,21 @@ pub const ADMIN: &str = "admin";
 /// The key directory and users file of a data directory.
 pub fn paths(data: &Path) -> (PathBuf, PathBuf) {
     (data.join("keys"), data.join("users.json"))
+}
+
+/// The services file of a data directory, made empty (mode 0600) when
+/// missing: data directories made before service credentials existed
+/// have none, and an empty one is what they mean.
+pub fn ensure_services(data: &Path) -> Result<PathBuf, String> {
+    let path = data.join("services.json");
+    match fs::metadata(&path) {
+        Ok(_) => Ok(path),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            Services::default().store(&path)?;
+            Ok(path)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// Makes `data` if it does not exist, and returns the admin password when
@@ -54,5 +71,6 @@ fn build(temp: &Path, password: &str) -> Result<(), String> {
     KeyRing::new(key).store(&keys).map_err(|e| e.to_string())?;
     let mut users = Users::default();
     users.set_password(ADMIN, password)?;
-    users.store(&users_file)
+    users.store(&users_file)?;
+    ensure_services(temp).map(drop)
 }

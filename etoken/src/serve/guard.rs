@@ -38,7 +38,6 @@ use super::page;
 /// The largest body a browser form (login, logout) may send.
 pub const FORM_BODY_LIMIT: usize = 16 * 1024;
 /// The largest body a machine client may send to a token endpoint.
-#[allow(dead_code)] // the token endpoints (issue 11) use it
 pub const TOKEN_BODY_LIMIT: usize = 64 * 1024;
 
 /// `Sec-Fetch-Site`, which `http` does not name.
@@ -101,7 +100,6 @@ impl Guard {
 
 /// A token endpoint for machine clients: not cookie-authenticated, so no
 /// CSRF check; its body limited to 64 KiB.
-#[allow(dead_code)] // the token endpoints (issue 11) use it
 pub fn token_endpoint<S>(route: MethodRouter<S>) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -233,15 +231,9 @@ fn single<'a>(
     }
 }
 
-/// Client-supplied text for a log line: escaped, at most 80 characters.
+/// Client-supplied header bytes for a log line: escaped and cut.
 fn quoted(bytes: &[u8]) -> String {
-    const MAX: usize = 80;
-    let text = String::from_utf8_lossy(bytes);
-    let mut short: String = text.chars().take(MAX).collect();
-    if text.chars().nth(MAX).is_some() {
-        short.push('…');
-    }
-    format!("{short:?}")
+    etoken::quoted(&String::from_utf8_lossy(bytes))
 }
 
 /// The middleware: a cross-site request gets 403 and a log line, and never
@@ -325,18 +317,6 @@ fn is_html<B>(response: &Response<B>) -> bool {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/html"))
-}
-
-/// Parses `--public-url`: an absolute `http` or `https` URL with a host.
-pub fn parse_public_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(url),
-        _ => Err(format!(
-            "{text:?}: give the http:// or https:// URL clients use to reach the farm, \
-             such as https://publish.example"
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -564,19 +544,5 @@ mod tests {
         );
         assert_eq!(FORM_BODY_LIMIT, 16 * 1024);
         assert_eq!(TOKEN_BODY_LIMIT, 64 * 1024);
-    }
-
-    #[test]
-    fn public_urls_are_http_or_https_with_a_host() {
-        assert!(parse_public_url("https://publish.example").is_ok());
-        assert!(parse_public_url("http://127.0.0.1:8080/").is_ok());
-        for bad in [
-            "publish.example",
-            "ftp://publish.example",
-            "https://",
-            "data:text/plain,x",
-        ] {
-            assert!(parse_public_url(bad).is_err(), "{bad}");
-        }
     }
 }

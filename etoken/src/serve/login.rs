@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::app::App;
 use super::page;
 use super::redirect::LocalTarget;
-use crate::logged::client_text;
 use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN};
 
 #[derive(Deserialize)]
@@ -73,7 +72,7 @@ pub async fn login(
         let page = page::login(&resource, Some("Wrong user name or password."));
         (status, Html(page)).into_response()
     };
-    let shown = client_text(&form.j_username);
+    let shown = etoken::quoted(&form.j_username);
     if form.j_username.len() > MAX_NAME_LEN || form.j_password.len() > MAX_PASSWORD_LEN {
         tracing::info!("refused login for {shown}: user name or password over its bound");
         return wrong(StatusCode::UNAUTHORIZED);

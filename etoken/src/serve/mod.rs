@@ -8,6 +8,10 @@ mod auth;
 mod client;
 mod connections;
 mod data;
+mod developer;
+mod directory;
+mod exchange;
+mod form;
 mod guard;
 mod health;
 mod login;
@@ -29,9 +33,13 @@ use tracing_subscriber::EnvFilter;
 use url::Url;
 
 use crate::commands::tokens::parse_ttl;
+use crate::grants::TokenSettings;
 use crate::keydir::{describe, open_ring};
+use crate::services::Services;
 use crate::users::Users;
 use client::TrustedProxies;
+use directory::{Directory, LiveServices};
+use etoken::public_url::PublicUrl;
 use reload::{LiveUsers, ReloadHealth, Watcher};
 use settings::Cookies;
 use throttle::Throttle;
@@ -46,6 +54,21 @@ pub struct ServeArgs {
     /// The users file: who may log in, and who exists, on this instance.
     #[arg(long, value_name = "FILE", env = "ETOKEN_USERS", requires = "keys")]
     users: Option<PathBuf>,
+    /// The services file: the technical accounts that may exchange
+    /// credentials for access tokens here (`etoken service create`).
+    /// Without it no account exists, except under the embedded default,
+    /// which keeps ./etoken-data/services.json (made empty when missing).
+    #[arg(long, value_name = "FILE", env = "ETOKEN_SERVICES")]
+    services: Option<PathBuf>,
+    /// The URL clients reach the farm at, e.g. the load balancer's
+    /// (repeatable): what JWT assertions' audience and metascopes name
+    /// [default: http://localhost:PORT and http://127.0.0.1:PORT].
+    #[arg(long = "public-url", value_name = "URL")]
+    public_urls: Vec<PublicUrl>,
+    /// The lifetime of access tokens from the token endpoints and of
+    /// local development tokens.
+    #[arg(long, value_name = "TTL", default_value = "24h", value_parser = parse_ttl)]
+    access_token_ttl: Duration,
     /// The address to listen on; port 0 picks a free port (printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -94,11 +117,6 @@ pub struct ServeArgs {
     /// it (a __Host- name needs Secure cookies).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_COOKIE_NAME)]
     cookie_name: String,
-    /// A URL clients use to reach the farm: the load balancer's, with
-    /// scheme and host; repeat for each. A form posted from its origin
-    /// counts as same-origin.
-    #[arg(long, value_name = "URL", value_parser = guard::parse_public_url)]
-    public_url: Vec<Url>,
     #[command(flatten)]
     limits: connections::Limits,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
@@ -120,8 +138,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     // Settings first: a start refused for a flag leaves nothing behind.
     let cookies = Cookies::decide(args.insecure_cookies, embedded, args.listen.ip());
     let config = settings::auth_config(&args, cookies)?;
-    let (keys, users_file) = match (args.keys.clone(), args.users.clone()) {
-        (Some(keys), Some(users)) => (keys, users),
+    let (keys, users_file, services_file) = match (args.keys.clone(), args.users.clone()) {
+        (Some(keys), Some(users)) => (keys, users, args.services.clone()),
         _ => {
             let data = PathBuf::from(data::DATA_DIR);
             if let Some(password) = data::bootstrap(&data)? {
@@ -131,20 +149,35 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                     data::ADMIN
                 );
             }
-            data::paths(&data)
+            let (keys, users) = data::paths(&data);
+            let services = match args.services.clone() {
+                Some(services) => services,
+                None => data::ensure_services(&data)?,
+            };
+            (keys, users, Some(services))
         }
     };
     let ring = open_ring(&keys).map_err(|e| format!("cannot start: {e}"))?;
     let users = Users::load(&users_file).map_err(|e| format!("cannot start: {e}"))?;
+    let services = match &services_file {
+        Some(path) => Services::load(path).map_err(|e| format!("cannot start: {e}"))?,
+        None => Services::default(),
+    };
     let live_users = LiveUsers::new(users);
-    let auth = Authenticator::new(ring.clone(), config, live_users.clone())
-        .map_err(|e| settings::refusal(&e))?;
+    let live_services = LiveServices::new(services, services_file.clone());
+    let directory = Directory {
+        users: live_users.clone(),
+        services: live_services.clone(),
+    };
+    let auth =
+        Authenticator::new(ring.clone(), config, directory).map_err(|e| settings::refusal(&e))?;
     settings::probe(&auth)?;
-    let guard = guard::Guard::new(
-        &args.public_url,
-        cookies.secure(),
-        args.limits.header_read_timeout,
-    );
+    let origins: Vec<Url> = args
+        .public_urls
+        .iter()
+        .filter_map(|url| Url::parse(url.as_str()).ok())
+        .collect();
+    let guard = guard::Guard::new(&origins, cookies.secure(), args.limits.header_read_timeout);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,6 +193,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .instance
             .clone()
             .unwrap_or_else(|| format!("{}:{}", hostname(), bound.port()));
+        let public_urls = if args.public_urls.is_empty() {
+            default_public_urls(bound.port())?
+        } else {
+            args.public_urls.clone()
+        };
+        let tokens = TokenSettings {
+            public_urls,
+            access_token_ttl: args.access_token_ttl,
+        };
         // Before the first log line, so a refused name is the only line.
         let reloads = ReloadHealth::default();
         let logins = app::Logins {
@@ -172,6 +214,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             live_users.clone(),
             reloads.clone(),
             logins,
+            live_services.clone(),
+            tokens,
             &instance,
         )?;
         tracing::info!(
@@ -187,6 +231,20 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             );
         }
         cookies.log(bound.ip());
+        match &services_file {
+            Some(path) => tracing::info!(
+                "services from {}; token endpoints for {}",
+                path.display(),
+                app.tokens
+                    .public_urls
+                    .iter()
+                    .map(PublicUrl::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => tracing::info!("no --services: the token endpoints know no account"),
+        }
+
         let shutdown = shutdown_signal()?;
         let hangups = signal(SignalKind::hangup())
             .map_err(|e| format!("cannot install a SIGHUP handler: {e}"))?;
@@ -198,7 +256,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             auth: auth.clone(),
             users: live_users.clone(),
             ring,
-            health: reloads,
+            health: reloads.clone(),
+            services: live_services.clone(),
         };
         let watching = tokio::spawn(watcher.run());
         let app = app::router(app, &guard);
@@ -237,6 +296,14 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             _ = interrupt.recv() => tracing::info!("SIGINT: shutting down gracefully"),
         }
     })
+}
+
+/// The public URLs of an instance nobody named any for: itself on loopback.
+fn default_public_urls(port: u16) -> Result<Vec<PublicUrl>, String> {
+    ["localhost", "127.0.0.1"]
+        .iter()
+        .map(|host| format!("http://{host}:{port}").parse())
+        .collect()
 }
 
 /// The machine's name, for the default instance name.

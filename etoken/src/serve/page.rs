@@ -1,5 +1,5 @@
-//! The two HTML pages: the login form, and the signed-in greeting with a
-//! logout button. Plain forms, no script, so they work behind any proxy.
+//! The HTML pages: the login form, the signed-in greeting with a logout
+//! button, and the developer page. Plain forms, no script, so they work behind any proxy.
 
 use super::redirect::LocalTarget;
 
@@ -35,13 +35,38 @@ pub fn signed_in(subject: &str, instance: &str) -> String {
     )
 }
 
+/// The developer page: a button that gets a local development token, and
+/// the token once got.
+pub fn developer(subject: &str, token: Option<(&str, std::time::Duration)>) -> String {
+    let shown = token
+        .map(|(token, lifetime)| {
+            format!(
+                "<p>Your local development token, valid {}; send it as \
+                 <code>Authorization: Bearer</code>:</p>\
+                 <textarea id=\"token\" readonly rows=\"6\">{}</textarea>",
+                humantime::format_duration(lifetime),
+                escape(token)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        "Developer",
+        &format!(
+            "<h1>Local development token</h1><p>Signed in as {}.</p>\
+             <form method=\"post\" action=\"/developer/token\">\
+             <button type=\"submit\" id=\"get-token\">Get local development token</button></form>{shown}",
+            escape(subject)
+        ),
+    )
+}
+
 /// The pages' only style, inline. The Content-Security-Policy allows it by
 /// its hash (`guard::content_security_policy`), so a page with any other
 /// inline style or script is not rendered as written: new pages use
 /// [`page`].
 pub const STYLE: &str = "body{font-family:sans-serif;max-width:22em;margin:4em auto}\
      label{display:block;margin:.5em 0}input{display:block;width:100%}\
-     .error{color:#b00}";
+     .error{color:#b00}textarea{width:100%;font-family:monospace}";
 
 /// A whole HTML page with the shared style.
 pub fn page(title: &str, body: &str) -> String {

@@ -14,8 +14,6 @@ use std::sync::LazyLock;
 use axum::http::HeaderValue;
 use url::Url;
 
-use crate::logged::client_text;
-
 /// The longest target judged, and the longest sent, in bytes. `nginx`
 /// passes `$request_uri` as the login page's `resource`, and its default
 /// request line bound is 8 KiB; half of it is more than any real page needs
@@ -59,7 +57,7 @@ impl LocalTarget {
             None => {
                 tracing::info!(
                     "redirect target refused, sent to /: {}",
-                    client_text(target)
+                    etoken::quoted(target)
                 );
                 Self::root()
             }

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::signal::unix::Signal;
 
+use super::directory::LiveServices;
 use crate::keydir::{describe, open_ring};
 use crate::users::Users;
 
@@ -163,6 +164,8 @@ pub struct Watcher {
     pub users: LiveUsers,
     pub ring: KeyRing,
     pub health: ReloadHealth,
+    /// Reloaded with the users file, by the same rules.
+    pub services: LiveServices,
 }
 
 impl Watcher {
@@ -212,6 +215,10 @@ impl Watcher {
             }
         });
         self.health.record("users", &self.users_file, users);
+        if let Some(path) = self.services.path() {
+            let services = self.services.reload().await;
+            self.health.record("services", &path, services);
+        }
     }
 }
 

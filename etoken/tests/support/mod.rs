@@ -326,3 +326,97 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     }
     request.send().await.expect("request is answered")
 }
+
+/// A technical account made with `etoken service create`.
+pub struct Service {
+    /// The credentials document as printed.
+    pub credentials: serde_json::Value,
+    pub client_id: String,
+    pub secret: String,
+    /// The technical account id.
+    pub account: String,
+    pub org: String,
+    pub private_key: String,
+}
+
+impl Service {
+    /// `etoken service create NAME --services FILE --scope S... --public-url URL` in `dir`.
+    pub fn create(dir: &Path, file: &str, name: &str, scopes: &[&str], url: &str) -> Service {
+        let mut args = vec![
+            "service",
+            "create",
+            "--services",
+            file,
+            name,
+            "--public-url",
+            url,
+        ];
+        for scope in scopes {
+            args.extend(["--scope", scope]);
+        }
+        let printed = etoken_ok(dir, &args, "");
+        let credentials: serde_json::Value =
+            serde_json::from_str(&printed).expect("the credentials are JSON");
+        let text = |pointer: &str| {
+            credentials
+                .pointer(pointer)
+                .and_then(|v| v.as_str())
+                .unwrap_or_else(|| panic!("{pointer} in {credentials}"))
+                .to_owned()
+        };
+        Service {
+            client_id: text("/integration/technicalAccount/clientId"),
+            secret: text("/integration/technicalAccount/clientSecret"),
+            account: text("/integration/id"),
+            org: text("/integration/org"),
+            private_key: text("/integration/privateKey"),
+            credentials,
+        }
+    }
+}
+
+/// POSTs `fields` form-urlencoded (repeated names allowed) with extra headers.
+pub async fn post_fields(
+    url: &str,
+    fields: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut request = client()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request is answered")
+}
+
+/// A response's status and JSON body.
+pub async fn status_json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// `etoken serve` over `keys/`, `users.json` and `services.json` in `dir`
+/// for public URL `url` (no reload polling: SIGHUP reloads), plus `extra`.
+pub fn serve_with_services(dir: &Path, url: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--keys",
+        "keys",
+        "--users",
+        "users.json",
+        "--services",
+        "services.json",
+        "--public-url",
+        url,
+        "--reload-interval",
+        "1h",
+    ];
+    args.extend(extra);
+    Server::start(dir, &args)
+}
