@@ -161,7 +161,8 @@ async fn both_endpoints_answer_in_the_ims_shapes_with_working_bearer_tokens() {
     assert_eq!(status, 200, "{body}");
     let (_, me) = whoami(&server, body["access_token"].as_str().unwrap()).await;
     assert_eq!(me["attributes"]["scope"], "read,write");
-    assert_eq!(server.count_log(ISSUED), 5);
+    // The log is read from the process's stderr: wait for it to arrive.
+    assert_eq!(server.wait_for_logs(ISSUED, 5).len(), 5);
     // Neither the secret nor an assertion reaches the log.
     let log = server.log().join("\n");
     assert!(!log.contains(&service.secret));
@@ -604,7 +605,7 @@ async fn a_farm_of_three_shares_access_tokens_and_revocation() {
     );
     let token = token.trim();
     assert!(token.starts_with("et2."), "{token}");
-    assert_eq!(servers[0].count_log(ISSUED), 1);
+    assert_eq!(servers[0].wait_for_logs(ISSUED, 1).len(), 1);
     for server in &servers[1..] {
         assert_eq!(
             auth_status(server, token).await,

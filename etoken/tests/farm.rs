@@ -253,6 +253,7 @@ async fn farm_behind_nginx() {
     refused_where_the_user_is_missing(live(&farm[0]), live(&farm[2])).await;
     assert!(before_kill["pub-3"] > 0 && after_kill["pub-3"] > 0);
     clock_skew(root, live(&farm[2]), &tokens, &fresh_bearer).await;
+    logout_everywhere(root, &names, &[live(&farm[0]), live(&farm[2])], &tokens).await;
     println!("farm: all checks passed");
 }
 
@@ -311,6 +312,56 @@ async fn clock_skew(root: &Path, behind: &Server, cookies: &[&str], fresh_bearer
         assert!(line.contains("clock is behind"), "{line}");
     }
     late.wait_for_log(&format!("token clock shifted by {}s", -SKEW_BEYOND));
+}
+
+/// `user revoke-sessions` on the master copy, replicated to every instance
+/// and announced by SIGHUP: alice's cookies are refused on every live
+/// instance after that one reload (pub-3's clock runs 20 s behind, within
+/// the leeway), and a new login works at once on each.
+async fn logout_everywhere(root: &Path, names: &[&str], live: &[&Server], cookies: &[&str]) {
+    etoken_ok(
+        root,
+        &[
+            "user",
+            "revoke-sessions",
+            "--users",
+            "master/users.json",
+            "alice",
+        ],
+        "",
+    );
+    for name in names {
+        copy_file(
+            &root.join("master/users.json"),
+            &root.join(name).join("users.json"),
+        );
+    }
+    for server in live {
+        let before = server.count_log("users file changed");
+        server.signal("HUP");
+        server.wait_for_logs("users file changed", before + 1);
+        for cookie in cookies {
+            assert_eq!(
+                auth_status(server, "cookie", cookie).await,
+                401,
+                "{}",
+                server.instance
+            );
+        }
+        server.wait_for_log("reason=\"session_revoked\"");
+    }
+    for minted_on in live {
+        let (cookie, _) = login_at(&minted_on.url(""), "alice", "alice-pw").await;
+        for server in live {
+            assert_eq!(
+                auth_status(server, "cookie", &cookie).await,
+                200,
+                "a login on {} after the revocation, checked on {}",
+                minted_on.instance,
+                server.instance
+            );
+        }
+    }
 }
 
 /// The nginx binary: on PATH, else /usr/sbin/nginx. Absent, the test fails.

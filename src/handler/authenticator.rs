@@ -375,8 +375,63 @@ impl Authenticator {
         K: Into<String>,
         V: Into<String>,
     {
+        self.login_cookie_after(subject, attributes, None)
+    }
+
+    /// [`login_cookie`](Self::login_cookie) for a user whose sessions begun
+    /// before `revoked_before` are over: the new session must not count as
+    /// one of them, even when this instance's clock runs a little behind the
+    /// one that wrote the revocation (or the revocation fell in the current
+    /// second). So the session starts, and the token is issued, at
+    /// `revoked_before` when that is later than now but within the leeway
+    /// (which verifiers allow for a token issued "in the future"); a
+    /// revocation further ahead cannot be met, and the login is refused
+    /// ([`MintError::InvalidClaim`] naming `session_started_at`).
+    ///
+    /// ```
+    /// # use encapsulated_token::handler::{AuthConfig, Authenticator};
+    /// # use encapsulated_token::{Key, KeyRing};
+    /// let auth = Authenticator::new(KeyRing::new(Key::generate().unwrap()), AuthConfig::new(),
+    ///     std::collections::HashSet::<String>::new()).unwrap();
+    /// let revoked = auth.now() + time::Duration::seconds(5); // a clock 5 s ahead wrote it
+    /// let value = auth.login_cookie_after("alice", [("role", "editor")], Some(revoked)).unwrap();
+    /// let token = value.to_str().unwrap().split(';').next().unwrap().trim_start_matches("login-token=");
+    /// let verified = auth.verifier().verify_at(token, auth.now()).unwrap();
+    /// assert!(verified.session_started_at() >= revoked - time::Duration::seconds(1));
+    /// let far = auth.now() + time::Duration::hours(1);
+    /// assert!(auth.login_cookie_after("alice", [("a", "b")], Some(far)).is_err());
+    /// ```
+    pub fn login_cookie_after<K, V>(
+        &self,
+        subject: impl Into<String>,
+        attributes: impl IntoIterator<Item = (K, V)>,
+        revoked_before: Option<OffsetDateTime>,
+    ) -> Result<HeaderValue, MintError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
         let now = self.now_whole_seconds();
-        let mut claims = self.claims_at(subject.into(), now, now);
+        let start = match revoked_before {
+            Some(before) if before > now => {
+                if before - now > duration(self.shared.config.leeway()) {
+                    return Err(MintError::InvalidClaim {
+                        claim: "session_started_at",
+                        problem: "would follow a revocation further ahead than the leeway: \
+                                  check the clocks of the farm",
+                    });
+                }
+                // Tokens carry whole seconds: the first one not before it.
+                let whole = before.replace_nanosecond(0).unwrap_or(before);
+                if whole < before {
+                    whole + time::Duration::SECOND
+                } else {
+                    whole
+                }
+            }
+            _ => now,
+        };
+        let mut claims = self.claims_at(subject.into(), start, start);
         claims.attributes = attributes
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))

@@ -115,11 +115,14 @@ pub async fn login(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    after_revocation(&app, &user).await;
-    let cookie = match app
-        .auth
-        .login_cookie(user.as_str(), std::iter::empty::<(String, String)>())
-    {
+    // A session begun now must not count as one a revocation ended (the
+    // revocation may come from a clock a little ahead, or this second).
+    let revoked_before = app.users.current().sessions_revoked_before(&user);
+    let cookie = match app.auth.login_cookie_after(
+        user.as_str(),
+        std::iter::empty::<(String, String)>(),
+        revoked_before,
+    ) {
         Ok(cookie) => cookie,
         Err(e) => {
             tracing::error!("refused login for {shown}: {e}");
@@ -132,28 +135,6 @@ pub async fn login(
         [(SET_COOKIE, cookie), (LOCATION, resource.header_value())],
     )
         .into_response()
-}
-
-/// A login in the second that revoked the user's sessions waits for that
-/// second to pass, so its token (issued in whole seconds) does not count as
-/// begun before the revocation. At most 2 s: a revocation further ahead
-/// comes from a writer whose clock runs ahead of ours, and is logged.
-async fn after_revocation(app: &App, user: &str) {
-    let Some(before) = app.users.current().sessions_revoked_before(user) else {
-        return;
-    };
-    let wait = before - app.auth.now();
-    if !wait.is_positive() {
-        return;
-    }
-    if wait > time::Duration::seconds(2) {
-        tracing::warn!(
-            "sessions of {user:?} are revoked until {before}, {wait} ahead of this \
-             instance's clock: the new login will be refused until then; check the clocks"
-        );
-        return;
-    }
-    tokio::time::sleep(wait.unsigned_abs()).await;
 }
 
 /// `POST /logout`: clears the cookie and goes back to the login page.
