@@ -449,11 +449,12 @@ pub enum KeyError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A key file can be read by group or others.
+    /// A file that holds secrets (a key file), or a directory of them that
+    /// must be private, can be read or written by group or others.
     Permissions {
-        /// The key file.
+        /// The file or directory.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its mode (`st_mode`: the type bits, then the permission bits).
         mode: u32,
     },
     /// The key directory or its `ring.json` can be written by group or
@@ -461,8 +462,19 @@ pub enum KeyError {
     WritableByOthers {
         /// The directory or the file.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its mode (`st_mode`).
         mode: u32,
+    },
+    /// A file or directory that is trusted is owned by a user who is
+    /// neither the one this process runs as nor root: that user could have
+    /// planted a key (or a user) in it, or read its secrets.
+    WrongOwner {
+        /// The file or directory (as given, before symlinks are followed).
+        path: PathBuf,
+        /// The uid that owns what `path` leads to.
+        owner: u32,
+        /// The uid this process accesses files as.
+        expected: u32,
     },
     /// A file in the key directory is not what the format says.
     Corrupt {
@@ -515,10 +527,17 @@ impl fmt::Display for KeyError {
                 path.display()
             ),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Permissions { path, mode } if mode & 0o170000 == 0o040000 => write!(
+                f,
+                "directory {} can be accessed by group or others (mode {:04o}): \
+                 run `chmod 700 {0}`, and treat the secrets in it as exposed if others could log in",
+                path.display(),
+                mode & 0o7777
+            ),
             Self::Permissions { path, mode } => write!(
                 f,
-                "key file {} is readable by group or others (mode {:04o}): \
-                 run `chmod 600 {0}`, and treat the key as exposed if others could log in",
+                "{} can be read or written by group or others (mode {:04o}): \
+                 run `chmod 600 {0}`, and treat the secrets in it as exposed if others could log in",
                 path.display(),
                 mode & 0o7777
             ),
@@ -530,6 +549,23 @@ impl fmt::Display for KeyError {
                 path.display(),
                 mode & 0o7777
             ),
+            Self::WrongOwner {
+                path,
+                owner,
+                expected,
+            } => {
+                let whom = match expected {
+                    0 => "root, the user this process runs as".to_string(),
+                    uid => format!("this process's user (uid {uid}) or root"),
+                };
+                write!(
+                    f,
+                    "{} is owned by uid {owner}, not by {whom}: that user could have changed it \
+                     or read its secrets. If it is the right file, run `chown {expected} {0}`; \
+                     if you do not know who put it there, restore it from another instance",
+                    path.display()
+                )
+            }
             Self::Corrupt { path, reason } => write!(
                 f,
                 "{} is not a valid key directory file ({reason}): restore it from another instance",

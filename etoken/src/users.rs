@@ -10,13 +10,12 @@
 //! directory) with mode 0600; refused when group or others can read it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use argon2::{ARGON2ID_IDENT, Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use encapsulated_token::{Access, KeyError, read_trusted_file};
 use serde::{Deserialize, Serialize};
 
 const FORMAT: &str = "etoken-users/1";
@@ -49,39 +48,29 @@ impl Users {
     /// Loads a users file, refusing a missing, corrupt or group/other
     /// readable one, and any entry whose hash is not an argon2id PHC string.
     pub fn load(path: &Path) -> Result<Users, String> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(format!(
-                    "users file {} does not exist: create it with \
-                     `etoken user add --users {0} NAME`",
-                    path.display()
-                ));
-            }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "users file {} is readable or writable by group or others (mode {:04o}): \
-                 run `chmod 600 {0}`",
-                path.display(),
-                mode & 0o7777
-            ));
-        }
-        let mut text = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(MAX_FILE_LEN + 1).read_to_end(&mut text))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
         let corrupt = |reason: String| {
             format!(
                 "users file {} is corrupt ({reason}): restore it from a copy",
                 path.display()
             )
         };
-        if text.len() as u64 > MAX_FILE_LEN {
-            return Err(corrupt(format!("larger than {MAX_FILE_LEN} bytes")));
-        }
+        // Mode and owner are checked on the file as opened (symlinks followed).
+        let text =
+            read_trusted_file(path, Access::OwnerOnly, MAX_FILE_LEN).map_err(|e| match e {
+                KeyError::Io { source, .. } if source.kind() == ErrorKind::NotFound => format!(
+                    "users file {} does not exist: create it with \
+                 `etoken user add --users {0} NAME`",
+                    path.display()
+                ),
+                KeyError::Permissions { mode, .. } => format!(
+                    "users file {} is readable or writable by group or others (mode {:04o}): \
+                 run `chmod 600 {0}`",
+                    path.display(),
+                    mode & 0o7777
+                ),
+                KeyError::Corrupt { reason, .. } => corrupt(reason),
+                other => format!("users file {other}"),
+            })?;
         let file: UsersFile = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
         if file.format != FORMAT {
             return Err(corrupt(format!(
