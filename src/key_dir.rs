@@ -41,6 +41,9 @@ pub const RING_FILE: &str = "ring.json";
 const KEY_EXTENSION: &str = "key";
 /// Key and ring files are tiny; anything larger is not ours.
 const MAX_FILE_LEN: u64 = 4096;
+/// Room for a key file as [`Key::to_key_file`] writes it: its fields have
+/// fixed lengths and it comes to about 150 bytes.
+const KEY_FILE_ROOM: usize = 256;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,9 +82,14 @@ impl Key {
             created: &created,
             secret: &secret,
         };
-        let mut text = Zeroizing::new(serde_json::to_string(&file).unwrap_or_default());
-        text.push('\n');
-        text
+        // Written into room for the whole line (about 150 bytes), so the
+        // buffer never grows and leaves a copy of the secret behind.
+        let mut text = Zeroizing::new(Vec::with_capacity(KEY_FILE_ROOM));
+        if serde_json::to_writer(&mut *text, &file).is_ok() {
+            text.push(b'\n');
+        }
+        // Infallible: serde_json writes UTF-8.
+        Zeroizing::new(String::from_utf8(std::mem::take(&mut *text)).unwrap_or_default())
     }
 
     /// Parses the contents of a key file. Refuses unknown or missing fields,
@@ -118,7 +126,7 @@ impl Key {
             Ok(KEY_LEN) if file.secret.len() == 43 => {}
             _ => return Err("secret: expected 32 bytes as 43 base64url characters".into()),
         }
-        Ok(Key::from_secret(id, *secret, created))
+        Ok(Key::with_secret(id, &secret, created))
     }
 }
 
