@@ -7,6 +7,7 @@ target reads (see fuzz/README.md):
   decode     the token body (base64url-decoded: key id, payload, tag)
   roundtrip  a zero flag byte, then the payload (the roundtrip layout)
   key_dir    key files and ring.json for the vectors' keys
+  base64_simd  a buffer-size byte (0: ample room), then the token's base64url
 
 Seeds are named by their SHA-1, as libFuzzer names corpus files, so running
 this again adds nothing twice. Usage: fuzz/seed.py [corpus-dir]
@@ -59,6 +60,7 @@ def main() -> int:
         vector = json.loads(path.read_text())
         token = vector["token"]
         add(corpus, "verify", token.encode(), counts)
+        add(corpus, "base64_simd", b"\x00" + token.removeprefix("et1.").encode(), counts)
         body = body_of(token)
         if body is not None and len(body) >= 36:
             add(corpus, "decode", body, counts)

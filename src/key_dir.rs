@@ -11,8 +11,8 @@
 //! the directory) with mode 0600, so a reader never sees half a file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
 use crate::keys::{KEY_LEN, Key, KeyError, KeyId, KeyRing};
+use crate::trusted_file::{Access, open_trusted_dir, read_trusted_file};
 
 const KEY_FORMAT: &str = "encapsulated-token-key/1";
 const RING_FORMAT: &str = "encapsulated-token-ring/1";
@@ -40,6 +41,9 @@ pub const RING_FILE: &str = "ring.json";
 const KEY_EXTENSION: &str = "key";
 /// Key and ring files are tiny; anything larger is not ours.
 const MAX_FILE_LEN: u64 = 4096;
+/// Room for a key file as [`Key::to_key_file`] writes it: its fields have
+/// fixed lengths and it comes to about 150 bytes.
+const KEY_FILE_ROOM: usize = 256;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,9 +82,14 @@ impl Key {
             created: &created,
             secret: &secret,
         };
-        let mut text = Zeroizing::new(serde_json::to_string(&file).unwrap_or_default());
-        text.push('\n');
-        text
+        // Written into room for the whole line (about 150 bytes), so the
+        // buffer never grows and leaves a copy of the secret behind.
+        let mut text = Zeroizing::new(Vec::with_capacity(KEY_FILE_ROOM));
+        if serde_json::to_writer(&mut *text, &file).is_ok() {
+            text.push(b'\n');
+        }
+        // Infallible: serde_json writes UTF-8.
+        Zeroizing::new(String::from_utf8(std::mem::take(&mut *text)).unwrap_or_default())
     }
 
     /// Parses the contents of a key file. Refuses unknown or missing fields,
@@ -117,17 +126,20 @@ impl Key {
             Ok(KEY_LEN) if file.secret.len() == 43 => {}
             _ => return Err("secret: expected 32 bytes as 43 base64url characters".into()),
         }
-        Ok(Key::from_secret(id, *secret, created))
+        Ok(Key::with_secret(id, &secret, created))
     }
 }
 
 impl KeyRing {
     /// Loads a ring from a key directory. Refuses a missing directory, a
-    /// directory or `ring.json` that group or others can write, a key file
-    /// readable by group or others, a short, corrupt or oversized file,
+    /// directory or file owned by another user than this process's and
+    /// root, a directory or `ring.json` that group or others can write, a
+    /// key file readable by group or others, a short, corrupt or oversized file,
     /// a file whose name and id disagree, a stray file, an empty ring, two
     /// keys with one id, and a `ring.json` naming a key that is not there.
-    /// Each error names the file and the fix.
+    /// Each error names the file and the fix. Owner and mode are checked
+    /// on each file as opened ([`read_trusted_file`](crate::read_trusted_file)),
+    /// so symlinks are followed and what they reach is checked.
     ///
     /// ```
     /// use encapsulated_token::{Key, KeyRing};
@@ -137,14 +149,11 @@ impl KeyRing {
     /// assert_eq!(KeyRing::load(dir.path()).unwrap(), ring);
     /// ```
     pub fn load(dir: &Path) -> Result<KeyRing, KeyError> {
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Err(KeyError::MissingDirectory { path: dir.into() });
-            }
-            Err(source) => return Err(io_error(dir, source)),
-        };
-        refuse_writable_by_others(dir)?;
+        // Listing goes by path (the standard library lists no open
+        // directory), but every file in it is checked as it is opened, and
+        // only this process's user or root could have made those.
+        open_trusted_dir(dir, Access::OthersMayRead)?;
+        let entries = fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
         let mut loaded: Vec<(PathBuf, Key)> = Vec::new();
         let mut ring_file = None;
         let mut names: Vec<PathBuf> = entries
@@ -157,14 +166,17 @@ impl KeyRing {
                 continue; // temporary files of an interrupted write, or editor files
             }
             if name == RING_FILE {
-                refuse_writable_by_others(&path)?;
-                ring_file = Some(read_small(&path)?);
+                ring_file = Some(read_trusted_file(
+                    &path,
+                    Access::OthersMayRead,
+                    MAX_FILE_LEN,
+                )?);
                 continue;
             }
             if !name.ends_with(".key") {
                 return Err(KeyError::UnexpectedFile { path });
             }
-            let contents = read_secret_file(&path)?;
+            let contents = read_trusted_file(&path, Access::OwnerOnly, MAX_FILE_LEN)?;
             let key = Key::from_key_file(&contents).map_err(|reason| corrupt(&path, reason))?;
             loaded.push((path, key));
         }
@@ -269,50 +281,6 @@ fn corrupt(path: &Path, reason: String) -> KeyError {
     }
 }
 
-/// Refuses `path` (the directory or `ring.json`) when group or others can
-/// write it: whoever can write there chooses the keys this ring trusts.
-fn refuse_writable_by_others(path: &Path) -> Result<(), KeyError> {
-    let mode = mode_of(path)?;
-    if mode & 0o022 != 0 {
-        return Err(KeyError::WritableByOthers {
-            path: path.into(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-/// Reads a key file after checking that only its owner can read it.
-fn read_secret_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let mode = mode_of(path)?;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Permissions {
-            path: path.into(),
-            mode,
-        });
-    }
-    read_small(path)
-}
-
-/// The permission bits of `path` (following a symlink, as reading does).
-fn mode_of(path: &Path) -> Result<u32, KeyError> {
-    let metadata = fs::metadata(path).map_err(|e| io_error(path, e))?;
-    Ok(metadata.permissions().mode())
-}
-
-/// Reads at most [`MAX_FILE_LEN`] bytes; a larger file is corrupt.
-fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
-    let mut contents = Zeroizing::new(Vec::with_capacity(256));
-    file.take(MAX_FILE_LEN + 1)
-        .read_to_end(&mut contents)
-        .map_err(|e| io_error(path, e))?;
-    if contents.len() as u64 > MAX_FILE_LEN {
-        return Err(corrupt(path, format!("larger than {MAX_FILE_LEN} bytes")));
-    }
-    Ok(contents)
-}
-
 fn create_dir(dir: &Path) -> Result<(), KeyError> {
     match fs::DirBuilder::new()
         .mode(0o700)
@@ -325,7 +293,8 @@ fn create_dir(dir: &Path) -> Result<(), KeyError> {
 }
 
 fn write_if_changed(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
-    if let Ok(existing) = read_small(path)
+    // A file that is not ours to trust is replaced, whatever it holds.
+    if let Ok(existing) = read_trusted_file(path, Access::OthersMayRead, MAX_FILE_LEN)
         && existing.as_slice() == contents
     {
         return Ok(());

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use rand::TryRng;
 use rand::rngs::SysRng;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use crate::claims::{ParseHexError, parse_hex};
 use crate::format::{KEY_ID_LEN, PREFIX, TAG_LEN};
@@ -111,8 +111,11 @@ const FINGERPRINT_LABEL: &[u8] = b"encapsulated-token fingerprint v1";
 ///
 /// The HMAC key schedule (the inner and outer padded states) is computed once,
 /// when the key is made: no per-request key setup.
-/// The secret and the schedule are zeroized on drop, and `Debug` shows only
-/// the id and the fingerprint.
+/// The secret and the schedule live in one heap block of their own that
+/// never moves: moving a key, cloning it or growing a vector of keys
+/// copies a pointer, never the secret, so no copy is left behind in freed
+/// memory (`tests/freed_secrets.rs` scans for them). The block is zeroized
+/// before it is freed, and `Debug` shows only the id and the fingerprint.
 ///
 /// ```
 /// use encapsulated_token::Key;
@@ -121,12 +124,54 @@ const FINGERPRINT_LABEL: &[u8] = b"encapsulated-token fingerprint v1";
 /// assert!(shown.contains(&key.id().to_string()));
 /// assert!(shown.contains("redacted"));
 /// ```
-#[derive(Clone)]
 pub struct Key {
     id: KeyId,
     created: OffsetDateTime,
-    secret: Zeroizing<[u8; KEY_LEN]>,
+    secret: Box<Secret>,
+}
+
+/// A key's secret bytes and their HMAC schedule: one heap block per key,
+/// filled in place and zeroized on drop.
+struct Secret {
+    bytes: [u8; KEY_LEN],
     schedule: MacKey,
+}
+
+impl Secret {
+    /// A block holding `bytes` and their schedule. The block is allocated
+    /// empty, then written: the secret goes straight into the heap, and
+    /// the schedule is computed where it stays.
+    fn boxed(bytes: &[u8; KEY_LEN]) -> Box<Self> {
+        let mut block = Box::new(Self {
+            bytes: [0; KEY_LEN],
+            schedule: MacKey::ZEROED,
+        });
+        let Self {
+            bytes: stored,
+            schedule,
+        } = &mut *block;
+        stored.copy_from_slice(bytes);
+        schedule.set(stored);
+        block
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.bytes.zeroize(); // the schedule zeroizes itself next
+    }
+}
+
+/// A clone has its own block (the schedule is computed again, two
+/// compressions): the two keys never share or move one.
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            created: self.created,
+            secret: Secret::boxed(&self.secret.bytes),
+        }
+    }
 }
 
 impl Key {
@@ -139,16 +184,19 @@ impl Key {
     /// assert_ne!(a.fingerprint(), b.fingerprint());
     /// ```
     pub fn generate() -> Result<Self, KeyError> {
-        let mut secret = Zeroizing::new([0u8; KEY_LEN]);
         let mut id = [0u8; KEY_ID_LEN];
         let rng_failed = |e: rand::rngs::SysError| KeyError::Random {
             reason: e.to_string(),
         };
-        SysRng.try_fill_bytes(secret.as_mut()).map_err(rng_failed)?;
         SysRng.try_fill_bytes(&mut id).map_err(rng_failed)?;
         let now = OffsetDateTime::now_utc();
         let created = now.replace_nanosecond(0).unwrap_or(now);
-        Ok(Self::from_secret(KeyId(id), *secret, created))
+        // Drawn straight into the key's block, then scheduled there.
+        let mut key = Self::with_secret(KeyId(id), &[0; KEY_LEN], created);
+        let Secret { bytes, schedule } = &mut *key.secret;
+        SysRng.try_fill_bytes(bytes).map_err(rng_failed)?;
+        schedule.set(bytes);
+        Ok(key)
     }
 
     /// A key from known secret bytes: for test vectors and for key files.
@@ -160,12 +208,15 @@ impl Key {
     /// assert_eq!(key.id().to_string(), "01020304");
     /// ```
     pub fn from_secret(id: KeyId, secret: [u8; KEY_LEN], created: OffsetDateTime) -> Self {
-        let schedule = MacKey::new(&secret);
+        Self::with_secret(id, &secret, created)
+    }
+
+    /// [`Key::from_secret`] without taking a copy of the secret.
+    pub(crate) fn with_secret(id: KeyId, secret: &[u8; KEY_LEN], created: OffsetDateTime) -> Self {
         Self {
             id,
             created,
-            secret: Zeroizing::new(secret),
-            schedule,
+            secret: Secret::boxed(secret),
         }
     }
 
@@ -196,7 +247,7 @@ impl Key {
     /// assert_eq!(key.fingerprint(), key.clone().fingerprint());
     /// ```
     pub fn fingerprint(&self) -> Fingerprint {
-        let digest = self.schedule.mac(FINGERPRINT_LABEL);
+        let digest = self.secret.schedule.mac(FINGERPRINT_LABEL);
         let mut out = [0u8; 8];
         out.copy_from_slice(&digest[..8]);
         Fingerprint(out)
@@ -207,12 +258,12 @@ impl Key {
     /// the format version, so a tag never carries over to another version.
     pub(crate) fn tag(&self, covered: &[u8]) -> [u8; TAG_LEN] {
         debug_assert!(covered.starts_with(PREFIX.as_bytes()));
-        self.schedule.mac(covered)
+        self.secret.schedule.mac(covered)
     }
 
     /// The secret bytes, for writing key files only.
     pub(crate) fn secret(&self) -> &[u8; KEY_LEN] {
-        &self.secret
+        &self.secret.bytes
     }
 }
 
@@ -234,7 +285,7 @@ impl PartialEq for Key {
         use subtle::ConstantTimeEq;
         self.id == other.id
             && self.created == other.created
-            && bool::from(self.secret.as_slice().ct_eq(other.secret.as_slice()))
+            && bool::from(self.secret.bytes.ct_eq(&other.secret.bytes))
     }
 }
 
@@ -449,11 +500,12 @@ pub enum KeyError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A key file can be read by group or others.
+    /// A file that holds secrets (a key file), or a directory of them that
+    /// must be private, can be read or written by group or others.
     Permissions {
-        /// The key file.
+        /// The file or directory.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its mode (`st_mode`: the type bits, then the permission bits).
         mode: u32,
     },
     /// The key directory or its `ring.json` can be written by group or
@@ -461,8 +513,19 @@ pub enum KeyError {
     WritableByOthers {
         /// The directory or the file.
         path: PathBuf,
-        /// Its permission bits.
+        /// Its mode (`st_mode`).
         mode: u32,
+    },
+    /// A file or directory that is trusted is owned by a user who is
+    /// neither the one this process runs as nor root: that user could have
+    /// planted a key (or a user) in it, or read its secrets.
+    WrongOwner {
+        /// The file or directory (as given, before symlinks are followed).
+        path: PathBuf,
+        /// The uid that owns what `path` leads to.
+        owner: u32,
+        /// The uid this process accesses files as.
+        expected: u32,
     },
     /// A file in the key directory is not what the format says.
     Corrupt {
@@ -515,10 +578,17 @@ impl fmt::Display for KeyError {
                 path.display()
             ),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Permissions { path, mode } if mode & 0o170000 == 0o040000 => write!(
+                f,
+                "directory {} can be accessed by group or others (mode {:04o}): \
+                 run `chmod 700 {0}`, and treat the secrets in it as exposed if others could log in",
+                path.display(),
+                mode & 0o7777
+            ),
             Self::Permissions { path, mode } => write!(
                 f,
-                "key file {} is readable by group or others (mode {:04o}): \
-                 run `chmod 600 {0}`, and treat the key as exposed if others could log in",
+                "{} can be read or written by group or others (mode {:04o}): \
+                 run `chmod 600 {0}`, and treat the secrets in it as exposed if others could log in",
                 path.display(),
                 mode & 0o7777
             ),
@@ -530,6 +600,23 @@ impl fmt::Display for KeyError {
                 path.display(),
                 mode & 0o7777
             ),
+            Self::WrongOwner {
+                path,
+                owner,
+                expected,
+            } => {
+                let whom = match expected {
+                    0 => "root, the user this process runs as".to_string(),
+                    uid => format!("this process's user (uid {uid}) or root"),
+                };
+                write!(
+                    f,
+                    "{} is owned by uid {owner}, not by {whom}: that user could have changed it \
+                     or read its secrets. If it is the right file, run `chown {expected} {0}`; \
+                     if you do not know who put it there, restore it from another instance",
+                    path.display()
+                )
+            }
             Self::Corrupt { path, reason } => write!(
                 f,
                 "{} is not a valid key directory file ({reason}): restore it from another instance",

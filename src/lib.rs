@@ -44,6 +44,7 @@ mod key_dir;
 mod keys;
 mod mac;
 mod mint;
+mod trusted_file;
 mod verify;
 
 pub use claims::{Claims, ParseHexError, TokenId};
@@ -52,6 +53,7 @@ pub use inspect::{UnverifiedToken, decode_unverified};
 pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
+pub use trusted_file::{Access, open_trusted_dir, read_trusted_file};
 pub use verify::{DEFAULT_LEEWAY, TokenBuffer, VerifiedToken, Verifier, VerifyError};
 
 /// The README's examples compile and run as doctests, so the README stays true.

@@ -32,8 +32,8 @@ const INITIAL_STATE: [u32; 8] = [
 
 /// A key's HMAC schedule: the SHA-256 states after absorbing `key ^ ipad`
 /// and `key ^ opad`. Each is as secret as the key (it forges tags), so both
-/// are zeroized on drop.
-#[derive(Clone)]
+/// are zeroized on drop. Not `Clone` or `Copy`: it lives in its key's heap
+/// block (`keys::Secret`) and is never copied out of it.
 pub(crate) struct MacKey {
     inner: [u32; 8],
     outer: [u32; 8],
@@ -47,24 +47,37 @@ impl Drop for MacKey {
 }
 
 impl MacKey {
-    /// The schedule of `secret`, shorter than a block, so used as is
-    /// (zero-padded), as RFC 2104 says.
+    /// The schedule of `secret` (see [`MacKey::set`]).
+    #[cfg(test)]
     pub(crate) fn new(secret: &[u8; 32]) -> Self {
+        let mut key = Self::ZEROED;
+        key.set(secret);
+        key
+    }
+
+    /// No schedule yet: a place for [`MacKey::set`] to fill.
+    pub(crate) const ZEROED: Self = Self {
+        inner: [0; 8],
+        outer: [0; 8],
+    };
+
+    /// Makes this the schedule of `secret`, in place, so the states are
+    /// computed where they will stay (a key's heap block) rather than
+    /// copied there. The secret is shorter than a block, so used as is
+    /// (zero-padded), as RFC 2104 says.
+    pub(crate) fn set(&mut self, secret: &[u8; 32]) {
         let mut inner_pad = [0x36u8; BLOCK_LEN];
         let mut outer_pad = [0x5cu8; BLOCK_LEN];
         for ((i, o), k) in inner_pad.iter_mut().zip(&mut outer_pad).zip(secret) {
             *i ^= k;
             *o ^= k;
         }
-        let mut key = Self {
-            inner: INITIAL_STATE,
-            outer: INITIAL_STATE,
-        };
-        compress256(&mut key.inner, &[inner_pad]);
-        compress256(&mut key.outer, &[outer_pad]);
+        self.inner = INITIAL_STATE;
+        self.outer = INITIAL_STATE;
+        compress256(&mut self.inner, &[inner_pad]);
+        compress256(&mut self.outer, &[outer_pad]);
         inner_pad.zeroize();
         outer_pad.zeroize();
-        key
     }
 
     /// HMAC-SHA256 of `message`.

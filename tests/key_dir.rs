@@ -305,3 +305,87 @@ fn unchanged_files_are_not_rewritten() {
     ring.store(dir.path()).unwrap();
     assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), before);
 }
+
+/// The owner tests chown files to other users, which only root may do.
+fn assert_root() {
+    let uid = fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+    assert_eq!(uid.ok(), Some(0), "this test chowns files: run it as root");
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn a_directory_or_file_owned_by_another_user_is_refused() {
+    use std::os::unix::fs::chown;
+    assert_root();
+    let (dir, ring) = stored(2);
+    let key_file = key_path(dir.path(), ring.active());
+    for path in [
+        dir.path().to_path_buf(),
+        key_file,
+        dir.path().join(RING_FILE),
+    ] {
+        chown(&path, Some(NOBODY), None).unwrap();
+        let err = KeyRing::load(dir.path()).expect_err("owned by uid 65534");
+        assert!(
+            matches!(
+                err,
+                KeyError::WrongOwner {
+                    owner: NOBODY,
+                    expected: 0,
+                    ..
+                }
+            ),
+            "{}: {err:?}",
+            path.display()
+        );
+        let text = err.to_string();
+        assert!(text.contains("uid 65534"), "{text}");
+        assert!(
+            text.contains(&format!("chown 0 {}", path.display())),
+            "{text}"
+        );
+        chown(&path, Some(0), None).unwrap();
+        assert_eq!(KeyRing::load(dir.path()).unwrap(), ring);
+    }
+}
+
+#[test]
+fn symlinks_are_followed_and_the_file_they_reach_is_checked() {
+    use std::os::unix::fs::{chown, lchown, symlink};
+    assert_root();
+    // A Kubernetes Secret volume: the files live in a hidden timestamped
+    // directory, `..data` points at it, and each name points into `..data`.
+    let (source, ring) = stored(2);
+    let volume = tempfile::tempdir().unwrap();
+    let data = volume.path().join("..2026_01_31_12_00_00.000000001");
+    fs::create_dir(&data).unwrap();
+    symlink(data.file_name().unwrap(), volume.path().join("..data")).unwrap();
+    for entry in fs::read_dir(source.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        fs::copy(source.path().join(&name), data.join(&name)).unwrap();
+        symlink(Path::new("..data").join(&name), volume.path().join(&name)).unwrap();
+    }
+    assert_eq!(KeyRing::load(volume.path()).unwrap(), ring);
+    // The whole directory through a symlink, too.
+    let linked = tempfile::tempdir().unwrap();
+    symlink(volume.path(), linked.path().join("keys")).unwrap();
+    assert_eq!(KeyRing::load(&linked.path().join("keys")).unwrap(), ring);
+
+    // Who owns a symlink does not matter; who owns what it reaches does.
+    let key_link = key_path(volume.path(), ring.active());
+    lchown(&key_link, Some(NOBODY), None).unwrap();
+    assert_eq!(KeyRing::load(volume.path()).unwrap(), ring);
+    let target = key_path(&data, ring.active());
+    chown(&target, Some(NOBODY), None).unwrap();
+    let err = KeyRing::load(volume.path()).unwrap_err();
+    assert!(
+        matches!(err, KeyError::WrongOwner { owner: NOBODY, .. }),
+        "{err:?}"
+    );
+    chown(&target, Some(0), None).unwrap();
+    // A symlinked directory: its target's mode counts, not the link's.
+    fs::set_permissions(volume.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let err = KeyRing::load(&linked.path().join("keys")).unwrap_err();
+    assert!(matches!(err, KeyError::WritableByOthers { .. }), "{err:?}");
+}

@@ -2,28 +2,17 @@
 //! fingerprints operators compare to prove that every instance holds the
 //! same copy.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use encapsulated_token::{Key, KeyRing};
+use encapsulated_token::{Access, Key, KeyRing, open_trusted_dir};
 use sha2::{Digest, Sha256};
 
 /// Loads a key ring, refusing a key directory that group or others can
 /// read or write (the core refuses such key files; a readable or writable
-/// directory lets others learn or plant key files).
+/// directory lets others learn or plant key files). The directory is
+/// checked as opened, owner included; the core checks each file in it.
 pub fn open_ring(dir: &Path) -> Result<KeyRing, String> {
-    if let Ok(meta) = fs::metadata(dir) {
-        let mode = meta.permissions().mode();
-        if meta.is_dir() && mode & 0o077 != 0 {
-            return Err(format!(
-                "key directory {} is accessible by group or others (mode {:04o}): \
-                 run `chmod 700 {0}`, and treat its keys as exposed if others could log in",
-                dir.display(),
-                mode & 0o7777
-            ));
-        }
-    }
+    open_trusted_dir(dir, Access::OwnerOnly).map_err(|e| e.to_string())?;
     KeyRing::load(dir).map_err(|e| e.to_string())
 }
 

@@ -21,10 +21,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use encapsulated_token::handler::{Session, Standing};
 use etoken::certificate::CertificateKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::users::check_name;
@@ -69,6 +71,10 @@ pub struct Service {
     pub created_at: u64,
     /// Unix seconds; a revoked account exchanges nothing and exists nowhere.
     pub revoked_at: Option<u64>,
+    /// Unix seconds: access tokens issued before it are refused, while the
+    /// account keeps exchanging (`etoken service revoke-tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_revoked_before: Option<u64>,
 }
 
 /// A client secret's hash.
@@ -243,10 +249,21 @@ impl Services {
         self.by_client.get(client_id).and_then(|n| self.get(n))
     }
 
-    /// Whether `subject` is a technical account that is not revoked: the
-    /// user-existence check for access tokens.
-    pub fn is_active_account(&self, subject: &str) -> bool {
-        self.by_subject(subject).is_some_and(|a| !a.revoked())
+    /// The standing of an access token's session (`session.subject` a
+    /// technical account id): unknown when no such account exists or it is
+    /// revoked; revoked when issued before the account's
+    /// `tokens_revoked_before`.
+    pub fn standing(&self, session: &Session<'_>) -> Standing {
+        match self.by_subject(session.subject) {
+            Some(account) if !account.revoked() => {
+                let before = account
+                    .service
+                    .tokens_revoked_before
+                    .and_then(|s| OffsetDateTime::from_unix_timestamp(s as i64).ok());
+                Standing::of(session, before)
+            }
+            _ => Standing::Unknown,
+        }
     }
 
     /// Client authentication: the account of `client_id` if `secret` is

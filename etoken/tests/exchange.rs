@@ -704,3 +704,40 @@ async fn a_bad_services_file_at_reload_keeps_the_last_good_copy() {
         status_json(post_fields(&server.url("/ims/token/v3"), &fields, &[]).await).await;
     assert_eq!(status, 200, "the last good services file still serves");
 }
+
+/// Issue 12, for technical accounts: `service revoke-tokens` ends the access
+/// tokens issued before it on every instance that reloads the file
+/// (`session_revoked`), while the account keeps exchanging for new ones.
+#[tokio::test]
+async fn revoke_tokens_ends_issued_access_tokens_and_the_account_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, service) = start(dir.path(), &[]);
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("client_id", service.client_id.as_str()),
+        ("client_secret", service.secret.as_str()),
+    ];
+    let exchange = || async {
+        let (status, body) =
+            status_json(post_fields(&server.url("/ims/token/v3"), &fields, &[]).await).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let old = exchange().await;
+    assert_eq!(auth_status(&server, &old).await.0, 200);
+    // Tokens carry whole seconds: let the next one fall in a later second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let args = ["service", "revoke-tokens", "--services", "services.json"];
+    let out = support::etoken(dir.path(), &[&args[..], &["backend"]].concat(), "");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("issued before now are refused"), "{said}");
+    server.signal("HUP");
+    server.wait_for_log("services file changed");
+    assert_eq!(auth_status(&server, &old).await.0, 401);
+    server.wait_for_log("reason=\"session_revoked\"");
+    let new = exchange().await;
+    let (status, user) = auth_status(&server, &new).await;
+    assert_eq!(status, 200, "a new token works at once");
+    assert_eq!(user.as_deref(), Some(service.account.as_str()));
+}

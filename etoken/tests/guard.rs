@@ -331,8 +331,10 @@ async fn slow_clients_are_disconnected_on_time_while_healthz_answers() {
         at(&latencies, 0.99),
         latencies[latencies.len() - 1],
     );
+    // The client's clock starts after its connect task resumes, which lags
+    // the server's accept by up to a few hundred ms on a loaded machine.
     assert!(
-        closed[0] >= TIMEOUT - Duration::from_millis(100),
+        closed[0] >= TIMEOUT - Duration::from_millis(500),
         "held until the timeout: {:?}",
         closed[0]
     );
@@ -368,7 +370,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
     );
     let idle = Instant::now();
     let after = closed_after(&mut stream, idle).await;
-    assert!(after >= TIMEOUT - Duration::from_millis(100), "{after:?}");
+    assert!(after >= TIMEOUT - Duration::from_millis(300), "{after:?}");
     assert!(after <= TIMEOUT + SLACK, "{after:?}");
 }
 
@@ -420,7 +422,7 @@ async fn at_max_connections_new_clients_wait_and_those_in_progress_are_served() 
         String::from_utf8_lossy(&buf[..n])
     );
     assert!(
-        held.elapsed() >= TIMEOUT - Duration::from_millis(100),
+        held.elapsed() >= TIMEOUT - Duration::from_millis(300),
         "{:?}",
         held.elapsed()
     );
@@ -519,7 +521,7 @@ async fn a_stalled_body_is_cut_off() {
     let after = stalled.elapsed();
     let answer = String::from_utf8_lossy(&answer);
     assert!(status_of(&answer).starts_with('4'), "{answer}");
-    assert!(after >= TIMEOUT - Duration::from_millis(100), "{after:?}");
+    assert!(after >= TIMEOUT - Duration::from_millis(300), "{after:?}");
     assert!(after <= TIMEOUT + SLACK, "{after:?}");
     assert_eq!(
         server.count_log("refused login for"),

@@ -69,6 +69,14 @@ pub enum ServiceCommand {
         /// The account.
         name: String,
     },
+    /// End the account's access tokens issued until now, on every instance
+    /// that reloads the file; the account keeps exchanging for new ones.
+    RevokeTokens {
+        #[command(flatten)]
+        file: ServicesArg,
+        /// The account.
+        name: String,
+    },
     /// Add a client secret (at most two at once) and print it, once.
     AddSecret {
         #[command(flatten)]
@@ -145,6 +153,7 @@ pub fn run(command: ServiceCommand) -> Result<(), String> {
         } => create(&file.services, &name, scopes, org, &public_url, days, out),
         ServiceCommand::List { file } => list(&file.services),
         ServiceCommand::Revoke { file, name } => revoke(&file.services, &name),
+        ServiceCommand::RevokeTokens { file, name } => revoke_tokens(&file.services, &name),
         ServiceCommand::AddSecret { file, name } => add_secret(&file.services, &name),
         ServiceCommand::RemoveSecret { file, name, id } => {
             remove_secret(&file.services, &name, &id)
@@ -251,6 +260,7 @@ fn create(
         }],
         created_at: now,
         revoked_at: None,
+        tokens_revoked_before: None,
     };
     let credentials = Credentials {
         ok: true,
@@ -331,6 +341,18 @@ fn revoke(path: &Path, name: &str) -> Result<(), String> {
         }
         service.revoked_at = Some(unix_now());
         Ok(format!("revoked service {name}"))
+    })
+}
+
+fn revoke_tokens(path: &Path, name: &str) -> Result<(), String> {
+    change(path, name, |service| {
+        // Tokens carry whole seconds: those of an earlier second end, and
+        // one exchanged right after this, in the same second, still works.
+        service.tokens_revoked_before = Some(unix_now());
+        Ok(format!(
+            "access tokens of service {name} issued before now are refused once each \
+             instance reloads the file"
+        ))
     })
 }
 

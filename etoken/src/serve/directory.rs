@@ -77,9 +77,7 @@ pub struct Directory {
 impl UserDirectory for Directory {
     async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
         Ok(match self.users.current().standing(session) {
-            Standing::Unknown if self.services.current().is_active_account(session.subject) => {
-                Standing::Active
-            }
+            Standing::Unknown => self.services.current().standing(session),
             standing => standing,
         })
     }
