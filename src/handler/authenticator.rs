@@ -289,6 +289,10 @@ impl Authenticator {
                 subject: identity.subject,
                 before,
             }),
+            Ok(Standing::Ended) => Err(AuthError::SessionEnded {
+                subject: identity.subject,
+                started_at: identity.session_started_at,
+            }),
             Err(e) => Err(AuthError::Directory(e)),
         }
     }
@@ -382,6 +386,23 @@ impl Authenticator {
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         self.cookie_for(&claims, now)
+    }
+
+    /// A `Set-Cookie` value for a session whose `claims` the caller made
+    /// (with [`claims_for`](Self::claims_for)), so it knows the token id and
+    /// the session's start: what a stateful store records at login.
+    ///
+    /// ```
+    /// # use encapsulated_token::handler::{AuthConfig, Authenticator};
+    /// # use encapsulated_token::{Key, KeyRing};
+    /// let auth = Authenticator::new(KeyRing::new(Key::generate().unwrap()), AuthConfig::new(),
+    ///     std::collections::HashSet::<String>::new()).unwrap();
+    /// let claims = auth.claims_for("alice");
+    /// let value = auth.session_cookie(&claims).unwrap();
+    /// assert!(value.to_str().unwrap().contains("Max-Age=43200"));
+    /// ```
+    pub fn session_cookie(&self, claims: &Claims) -> Result<HeaderValue, MintError> {
+        self.cookie_for(claims, claims.issued_at)
     }
 
     /// Mints `claims` into a `Set-Cookie` value whose `Max-Age` is the
