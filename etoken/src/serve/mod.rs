@@ -48,10 +48,11 @@ use throttle::Throttle;
 
 /// `etoken serve`.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").args(["users", "directory"])))]
 pub struct ServeArgs {
     /// The key directory. Without --keys, the embedded default
     /// ./etoken-data/ is used, and made on first start.
-    #[arg(long, value_name = "DIR", env = "ETOKEN_KEYS")]
+    #[arg(long, value_name = "DIR", env = "ETOKEN_KEYS", requires = "source")]
     keys: Option<PathBuf>,
     /// The users file: who may log in, and who exists, on this instance.
     #[arg(long, value_name = "FILE", env = "ETOKEN_USERS", requires = "keys")]
