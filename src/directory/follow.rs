@@ -208,7 +208,7 @@ impl Follower {
                 records.insert(name, loaded);
             }
             for refused in table.load(records) {
-                log_refused(&refused.table, &refused.name, &refused.reason);
+                log_refused(refused.table, &refused.name, &refused.reason);
             }
         }
         tracing::info!(
