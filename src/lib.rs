@@ -36,6 +36,8 @@
 
 mod claims;
 mod clock;
+#[cfg(feature = "redis")]
+pub mod directory;
 pub mod format;
 #[cfg(feature = "tower")]
 pub mod handler;

@@ -46,6 +46,9 @@ enum Command {
     /// for access tokens.
     #[command(subcommand)]
     Service(commands::services::ServiceCommand),
+    /// The farm-wide directory in Redis: import a file-based farm.
+    #[command(subcommand)]
+    Directory(commands::directory::DirectoryCommand),
     /// Run the publish-tier auth server (login page, /auth for nginx, logout).
     Serve(Box<serve::ServeArgs>),
 }
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => tokens::inspect(&args),
         Command::User(command) => commands::users::run(command),
         Command::Service(command) => commands::services::run(command),
+        Command::Directory(command) => commands::directory::run(command),
         Command::Serve(args) => serve::run(*args),
     };
     match result {

@@ -100,6 +100,7 @@ pub struct Certificate {
 }
 
 /// An account the server can check, with its certificates read.
+#[derive(Clone)]
 pub struct Account {
     /// Its name in the file.
     pub name: String,
@@ -141,7 +142,7 @@ impl ClientRefusal {
 }
 
 /// The services of one instance.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Services {
     accounts: BTreeMap<String, Account>,
     by_client: HashMap<String, String>,
@@ -227,6 +228,23 @@ impl Services {
             .insert(account.service.technical_account_id.clone(), name.clone());
         self.accounts.insert(name, account);
         Ok(())
+    }
+
+    /// Removes `name`; false when there was no such account.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let Some(old) = self.accounts.remove(name) else {
+            return false;
+        };
+        self.by_client.remove(&old.service.client_id);
+        self.by_subject.remove(&old.service.technical_account_id);
+        true
+    }
+
+    /// Adds or replaces `name` from its stored JSON record (a services
+    /// file's entry, or a record in Redis), checked whole first.
+    pub fn insert_json(&mut self, name: &str, record: &[u8]) -> Result<(), String> {
+        let service: Service = serde_json::from_slice(record).map_err(|e| e.to_string())?;
+        self.insert(name.to_owned(), service)
     }
 
     /// The account called `name`.

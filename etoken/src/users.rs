@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use argon2::{ARGON2ID_IDENT, Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
-use encapsulated_token::handler::{Session, Standing};
+use encapsulated_token::directory::UserRecord;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -34,27 +34,13 @@ pub const MAX_NAME_LEN: usize = 255;
 #[serde(deny_unknown_fields)]
 struct UsersFile {
     format: String,
-    users: BTreeMap<String, User>,
-}
-
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct User {
-    /// The argon2id hash, as a PHC string.
-    password: String,
-    /// Sessions begun before this instant are over.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
-    sessions_revoked_before: Option<OffsetDateTime>,
+    users: BTreeMap<String, UserRecord>,
 }
 
 /// The users of one instance.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Users {
-    users: BTreeMap<String, User>,
+    users: BTreeMap<String, UserRecord>,
 }
 
 impl Users {
@@ -73,12 +59,8 @@ impl Users {
             )));
         }
         for (name, user) in &file.users {
-            check_name(name).map_err(|e| corrupt(format!("user {name:?}: {e}")))?;
-            match PasswordHash::new(&user.password) {
-                Ok(hash) if hash.algorithm.as_str() == ARGON2ID_IDENT.as_str() => {}
-                Ok(_) => return Err(corrupt(format!("user {name:?}: hash is not argon2id"))),
-                Err(e) => return Err(corrupt(format!("user {name:?}: hash: {e}"))),
-            }
+            check_record(name, &user.password)
+                .map_err(|e| corrupt(format!("user {name:?}: {e}")))?;
         }
         Ok(Users { users: file.users })
     }
@@ -100,30 +82,20 @@ impl Users {
         self.users.contains_key(name)
     }
 
-    /// The standing of a session of one of these users: unknown, active,
-    /// or begun before the user's sessions were revoked.
-    pub fn standing(&self, session: &Session<'_>) -> Standing {
-        match self.users.get(session.subject) {
-            Some(user) => Standing::of(session, user.sessions_revoked_before),
-            None => Standing::Unknown,
-        }
-    }
-
-    /// When `name`'s sessions were last revoked, if ever.
-    pub fn sessions_revoked_before(&self, name: &str) -> Option<OffsetDateTime> {
-        self.users.get(name)?.sessions_revoked_before
+    /// The records, for the in-memory snapshot and `directory import`.
+    pub fn records(&self) -> impl Iterator<Item = (&String, &UserRecord)> {
+        self.users.iter()
     }
 
     /// Ends `name`'s sessions begun until now ("logout everywhere"); false
     /// when there is no such user. The instant is the next whole second
     /// (tokens carry whole seconds), so a session begun in the current second
-    /// is over too; a login waits for that instant before minting (see
-    /// [`Users::sessions_revoked_before`]).
+    /// is over too; a login waits for that instant before minting.
     pub fn revoke_sessions(&mut self, name: &str) -> bool {
         let Some(user) = self.users.get_mut(name) else {
             return false;
         };
-        user.sessions_revoked_before = Some(next_whole_second(OffsetDateTime::now_utc()));
+        user.sessions_revoked_before = Some(revocation_instant());
         true
     }
 
@@ -142,48 +114,65 @@ impl Users {
     /// it, as [`revoke_sessions`](Self::revoke_sessions) does.
     pub fn set_password(&mut self, name: &str, password: &str) -> Result<(), String> {
         check_name(name)?;
-        validate_password(password)?;
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes())
-            .map_err(|e| format!("hashing the password: {e}"))?;
         let existed = self.contains(name);
-        self.users.insert(
-            name.into(),
-            User {
-                password: hash.to_string(),
-                sessions_revoked_before: None,
-            },
-        );
+        self.users
+            .insert(name.into(), UserRecord::new(hash_password(password)?));
         if existed {
             self.revoke_sessions(name);
         }
         Ok(())
     }
+}
 
-    /// Checks `name`'s password; the error says why, for the log only (a
-    /// client is told the same for both). An unknown user costs the same
-    /// hash as a known one, so timing does not tell which users exist.
-    pub fn check_password(&self, name: &str, password: &str) -> Result<(), &'static str> {
-        let argon2 = Argon2::default();
-        let too_long = password.len() > MAX_PASSWORD_LEN;
-        let tried = if too_long { "" } else { password };
-        match self.users.get(name) {
-            Some(user) => {
-                let matches = argon2
-                    .verify_password(tried.as_bytes(), user.password.as_str())
-                    .is_ok();
-                match (too_long, matches) {
-                    (true, _) => Err("password too long"),
-                    (false, true) => Ok(()),
-                    (false, false) => Err("wrong password"),
-                }
-            }
-            None => {
-                let _ = argon2.verify_password(tried.as_bytes(), dummy_hash());
-                Err("unknown user")
+/// Checks a password against `hash` (the user's, `None` for an unknown
+/// user); the error says why, for the log only (a client is told the same
+/// for both). An unknown user costs the same hash as a known one, so timing
+/// does not tell which users exist.
+pub fn check_password(hash: Option<&str>, password: &str) -> Result<(), &'static str> {
+    let argon2 = Argon2::default();
+    let too_long = password.len() > MAX_PASSWORD_LEN;
+    let tried = if too_long { "" } else { password };
+    match hash {
+        Some(hash) => {
+            let matches = argon2.verify_password(tried.as_bytes(), hash).is_ok();
+            match (too_long, matches) {
+                (true, _) => Err("password too long"),
+                (false, true) => Ok(()),
+                (false, false) => Err("wrong password"),
             }
         }
+        None => {
+            let _ = argon2.verify_password(tried.as_bytes(), dummy_hash());
+            Err("unknown user")
+        }
     }
+}
+
+/// An argon2id hash of `password` with a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    validate_password(password)?;
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("hashing the password: {e}"))
+}
+
+/// A user record we trust: a valid name and an argon2id PHC hash. The
+/// users file and the Redis snapshot both check every record with it.
+pub fn check_record(name: &str, hash: &str) -> Result<(), String> {
+    check_name(name)?;
+    match PasswordHash::new(hash) {
+        Ok(hash) if hash.algorithm.as_str() == ARGON2ID_IDENT.as_str() => Ok(()),
+        Ok(_) => Err("hash is not argon2id".into()),
+        Err(e) => Err(format!("hash: {e}")),
+    }
+}
+
+/// The instant "logout everywhere" ends sessions before: the next whole
+/// second (tokens carry whole seconds), so a session begun in the current
+/// second is over too; a login waits for that instant before minting.
+pub fn revocation_instant() -> OffsetDateTime {
+    next_whole_second(OffsetDateTime::now_utc())
 }
 
 /// The whole second after the one `at` falls in, so that "before" it

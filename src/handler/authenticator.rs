@@ -289,6 +289,10 @@ impl Authenticator {
                 subject: identity.subject,
                 before,
             }),
+            Ok(Standing::Ended) => Err(AuthError::SessionEnded {
+                subject: identity.subject,
+                started_at: identity.session_started_at,
+            }),
             Err(e) => Err(AuthError::Directory(e)),
         }
     }
@@ -411,6 +415,31 @@ impl Authenticator {
         K: Into<String>,
         V: Into<String>,
     {
+        let mut claims = self.claims_after(subject, revoked_before)?;
+        claims.attributes = attributes
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.cookie_for(&claims, self.now_whole_seconds())
+    }
+
+    /// The claims of a new session of `subject`, as
+    /// [`login_cookie_after`](Self::login_cookie_after) mints them: begun now,
+    /// or at `revoked_before` when that is later but within the leeway.
+    ///
+    /// ```
+    /// # use encapsulated_token::handler::{AuthConfig, Authenticator};
+    /// # use encapsulated_token::{Key, KeyRing};
+    /// let auth = Authenticator::new(KeyRing::new(Key::generate().unwrap()), AuthConfig::new(),
+    ///     std::collections::HashSet::<String>::new()).unwrap();
+    /// let claims = auth.claims_after("alice", None).unwrap();
+    /// assert_eq!(claims.session_started_at, claims.issued_at);
+    /// ```
+    pub fn claims_after(
+        &self,
+        subject: impl Into<String>,
+        revoked_before: Option<OffsetDateTime>,
+    ) -> Result<Claims, MintError> {
         let now = self.now_whole_seconds();
         let start = match revoked_before {
             Some(before) if before > now => {
@@ -431,12 +460,24 @@ impl Authenticator {
             }
             _ => now,
         };
-        let mut claims = self.claims_at(subject.into(), start, start);
-        claims.attributes = attributes
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.cookie_for(&claims, now)
+        Ok(self.claims_at(subject.into(), start, start))
+    }
+
+    /// A `Set-Cookie` value for a session whose `claims` the caller made
+    /// (with [`claims_for`](Self::claims_for)), so it knows the token id and
+    /// the session's start: what a stateful store records at login.
+    ///
+    /// ```
+    /// # use encapsulated_token::handler::{AuthConfig, Authenticator};
+    /// # use encapsulated_token::{Key, KeyRing};
+    /// let auth = Authenticator::new(KeyRing::new(Key::generate().unwrap()), AuthConfig::new(),
+    ///     std::collections::HashSet::<String>::new()).unwrap();
+    /// let claims = auth.claims_for("alice");
+    /// let value = auth.session_cookie(&claims).unwrap();
+    /// assert!(value.to_str().unwrap().contains("Max-Age=43200"));
+    /// ```
+    pub fn session_cookie(&self, claims: &Claims) -> Result<HeaderValue, MintError> {
+        self.cookie_for(claims, claims.issued_at)
     }
 
     /// Mints `claims` into a `Set-Cookie` value whose `Max-Age` is the

@@ -76,6 +76,9 @@ pub enum Standing {
         /// Sessions begun before this instant are refused.
         before: OffsetDateTime,
     },
+    /// The user exists, but this session was ended on its own (a logout in
+    /// the stateful mode, where each session is recorded).
+    Ended,
 }
 
 impl Standing {

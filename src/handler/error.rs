@@ -80,6 +80,14 @@ pub enum AuthError {
         /// The absolute session lifetime.
         max_session: std::time::Duration,
     },
+    /// The token verified, but its session is no longer recorded (logged
+    /// out, or expired, in the stateful mode).
+    SessionEnded {
+        /// The token's subject.
+        subject: String,
+        /// When the session began.
+        started_at: OffsetDateTime,
+    },
     /// The user directory could not be asked.
     Directory(DirectoryError),
 }
@@ -103,6 +111,7 @@ impl AuthError {
             Self::UnknownUser { .. } => "unknown_user",
             Self::SessionRevoked { .. } => "session_revoked",
             Self::SessionTooOld { .. } => "session_too_old",
+            Self::SessionEnded { .. } => "session_ended",
             Self::Directory(_) => "directory_unavailable",
         }
     }
@@ -150,6 +159,15 @@ impl fmt::Display for AuthError {
                  lifetime of {}s: the user must log in again",
                 rfc3339(*started_at),
                 max_session.as_secs()
+            ),
+            Self::SessionEnded {
+                subject,
+                started_at,
+            } => write!(
+                f,
+                "session of user {subject:?} begun at {} is not recorded any more (logged out \
+                 or expired in the session store): the user must log in again",
+                rfc3339(*started_at)
             ),
             Self::Directory(e) => e.fmt(f),
         }

@@ -6,14 +6,21 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use crate::users::{MAX_PASSWORD_LEN, Users, check_name};
+use encapsulated_token::directory::{USERS, UserRecord, Writer};
 
-/// The users file a command works on.
+use crate::users::{MAX_PASSWORD_LEN, Users, check_name, hash_password, revocation_instant};
+
+/// The users file, or the farm-wide directory, a command works on.
 #[derive(Args)]
+#[group(required = true, multiple = false)]
 pub struct UsersArg {
     /// The users file (JSON, mode 0600).
     #[arg(long, value_name = "FILE", env = "ETOKEN_USERS")]
-    users: PathBuf,
+    users: Option<PathBuf>,
+    /// The farm-wide directory instead: redis://HOST:PORT/DB. Every
+    /// instance following it sees the change within a second.
+    #[arg(long, value_name = "URL", env = "ETOKEN_DIRECTORY")]
+    directory: Option<String>,
 }
 
 /// `etoken user ...`.
@@ -63,17 +70,138 @@ pub enum UserCommand {
 
 /// Runs one `etoken user` command.
 pub fn run(command: UserCommand) -> Result<(), String> {
+    let file = match &command {
+        UserCommand::Add { file, .. }
+        | UserCommand::Passwd { file, .. }
+        | UserCommand::RevokeSessions { file, .. }
+        | UserCommand::Remove { file, .. }
+        | UserCommand::List { file } => file,
+    };
+    if let Some(url) = file.directory.clone() {
+        return super::directory::block_on(in_redis(&url, command));
+    }
+    let Some(path) = file.users.clone() else {
+        return Err("pass --users FILE or --directory URL".into());
+    };
     match command {
         UserCommand::Add {
-            file,
+            file: _,
             name,
             replace,
-        } => add(&file.users, &name, replace),
-        UserCommand::Passwd { file, name } => passwd(&file.users, &name),
-        UserCommand::RevokeSessions { file, name } => revoke_sessions(&file.users, &name),
-        UserCommand::Remove { file, name } => remove(&file.users, &name),
-        UserCommand::List { file } => list(&file.users),
+        } => add(&path, &name, replace),
+        UserCommand::Passwd { name, .. } => passwd(&path, &name),
+        UserCommand::RevokeSessions { name, .. } => revoke_sessions(&path, &name),
+        UserCommand::Remove { name, .. } => remove(&path, &name),
+        UserCommand::List { .. } => list(&path),
     }
+}
+
+/// The same commands on the directory in Redis: each write is announced,
+/// so every instance following it applies it at once.
+async fn in_redis(url: &str, command: UserCommand) -> Result<(), String> {
+    let writer = super::directory::writer(url).await?;
+    let exists = |name: String| {
+        let writer = writer.clone();
+        async move {
+            check_name(&name).map_err(|e| format!("{name:?}: {e}"))?;
+            let record = writer.get(USERS, &name).await.map_err(|e| e.to_string())?;
+            Ok::<bool, String>(record.is_some())
+        }
+    };
+    let missing = |name: &str| {
+        format!("no user {name:?} in {url}: `etoken user list --directory {url}` shows them")
+    };
+    match command {
+        UserCommand::Add { name, replace, .. } => {
+            let existed = exists(name.clone()).await?;
+            if existed && !replace {
+                return Err(format!(
+                    "user {name:?} already exists in {url}: pass --replace to set a new password"
+                ));
+            }
+            let record = record(&read_password(&name)?)?;
+            if existed {
+                set_password(&writer, &name, &record).await?;
+                println!(
+                    "changed the password of {name} in {url}; sessions begun before now are over"
+                );
+            } else if writer
+                .put_new(USERS, &name, &record)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("added user {name} to {url}");
+            } else {
+                return Err(format!(
+                    "user {name:?} was just added to {url} by someone else"
+                ));
+            }
+        }
+        UserCommand::Passwd { name, .. } => {
+            if !exists(name.clone()).await? {
+                return Err(missing(&name));
+            }
+            let record = record(&read_password(&name)?)?;
+            set_password(&writer, &name, &record).await?;
+            println!("changed the password of {name} in {url}; sessions begun before now are over");
+        }
+        UserCommand::RevokeSessions { name, .. } => {
+            if !exists(name.clone()).await? {
+                return Err(missing(&name));
+            }
+            writer
+                .revoke_sessions(&name, revocation_instant())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "ended the sessions of {name} begun before now, on every instance following {url}"
+            );
+        }
+        UserCommand::Remove { name, .. } => {
+            // The revocation stays: a user made again under this name
+            // does not inherit sessions of the old one.
+            if !writer
+                .delete(USERS, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(missing(&name));
+            }
+            println!("removed user {name} from {url}");
+        }
+        UserCommand::List { .. } => {
+            let mut names: Vec<String> = writer
+                .all(USERS)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            names.sort();
+            for name in names {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stored record of a new password.
+fn record(password: &str) -> Result<Vec<u8>, String> {
+    let record = UserRecord::new(hash_password(password)?);
+    serde_json::to_vec(&record).map_err(|e| e.to_string())
+}
+
+/// A password change ends the sessions begun before it, as in the file.
+async fn set_password(writer: &Writer, name: &str, record: &[u8]) -> Result<(), String> {
+    writer
+        .put(USERS, name, record)
+        .await
+        .map_err(|e| e.to_string())?;
+    writer
+        .revoke_sessions(name, revocation_instant())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The password for `user add` and `user passwd`: stdin's first line when stdin is not a

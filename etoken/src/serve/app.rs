@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::client::TrustedProxies;
 use super::directory::LiveServices;
+use super::farm::Source;
 use super::form::MAX_BODY;
 use super::guard::{self, Guard, Headerless};
 use super::reload::{LiveUsers, ReloadHealth};
@@ -44,6 +45,17 @@ pub struct App {
     pub hashing: Semaphore,
     /// Who may try a password now.
     pub logins: Logins,
+    /// Where the directory comes from, and where writes go.
+    pub source: Source,
+}
+
+/// The directory an instance follows: users, technical accounts, where they
+/// come from, and what fails to reload.
+pub struct Directories {
+    pub users: LiveUsers,
+    pub services: LiveServices,
+    pub source: Source,
+    pub reloads: ReloadHealth,
 }
 
 /// What decides whether a login attempt is heard.
@@ -58,13 +70,17 @@ impl App {
     /// Refuses an instance name that cannot be sent in a header.
     pub fn new(
         auth: Authenticator,
-        users: LiveUsers,
-        reloads: ReloadHealth,
+        directories: Directories,
         logins: Logins,
-        services: LiveServices,
         tokens: TokenSettings,
         instance: &str,
     ) -> Result<Self, String> {
+        let Directories {
+            users,
+            services,
+            source,
+            reloads,
+        } = directories;
         let instance_header = HeaderValue::from_str(instance).map_err(|_| {
             format!("cannot start: --instance: {instance:?} is not printable ASCII")
         })?;
@@ -79,6 +95,7 @@ impl App {
             instance_header,
             hashing: Semaphore::new(cores),
             logins,
+            source,
         })
     }
 }
@@ -121,6 +138,13 @@ pub fn router(app: App, guard: &Guard) -> Router {
             guard::token_endpoint(post(exchange::token_v3)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY));
+    // Signed in or not: `everywhere=true` needs to know who.
+    let logout = Router::new()
+        .route(
+            "/logout",
+            guard.browser_form(post(login::logout), Headerless::Refused),
+        )
+        .route_layer(app.auth.layer().optional());
     let greeting = Router::new()
         .route("/", get(login::home))
         .route_layer(app.auth.layer().optional());
@@ -130,16 +154,13 @@ pub fn router(app: App, guard: &Guard) -> Router {
             "/j_security_check",
             guard.browser_form(post(login::login), Headerless::Allowed),
         )
-        .route(
-            "/logout",
-            guard.browser_form(post(login::logout), Headerless::Refused),
-        )
         .route("/healthz", get(health::healthz))
         .merge(guarded)
         .merge(developer_page)
         .merge(developer_token)
         .merge(token_endpoints)
         .merge(greeting)
+        .merge(logout)
         .fallback(not_found)
         .with_state(app.clone());
     guard

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use encapsulated_token::directory::{Records, Refused, SERVICES, Table};
 use encapsulated_token::handler::{DirectoryError, Session, Standing, UserDirectory};
 
 use super::reload::LiveUsers;
@@ -47,6 +48,13 @@ impl LiveServices {
         self.path.clone()
     }
 
+    fn swap(&self, services: Services) {
+        match self.current.write() {
+            Ok(mut guard) => *guard = Arc::new(services),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(services),
+        }
+    }
+
     pub async fn reload(&self) -> Result<(), String> {
         let Some(path) = self.path.clone() else {
             return Ok(());
@@ -58,12 +66,39 @@ impl LiveServices {
             let active = loaded.accounts().filter(|a| !a.revoked()).count();
             let revoked = loaded.accounts().count() - active;
             tracing::info!("services file changed: {active} active, {revoked} revoked");
-            match self.current.write() {
-                Ok(mut guard) => *guard = Arc::new(loaded),
-                Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
-            }
+            self.swap(loaded);
         }
         Ok(())
+    }
+}
+
+/// In the Redis mode the services table is followed like the users: an
+/// account whose record does not check out is refused and does not exist.
+impl Table for LiveServices {
+    fn tables(&self) -> &'static [&'static str] {
+        &[SERVICES]
+    }
+
+    fn load(&self, mut records: Records) -> Vec<Refused> {
+        let mut services = Services::default();
+        let mut refused = Vec::new();
+        for (name, record) in records.remove(SERVICES).unwrap_or_default() {
+            if let Err(reason) = services.insert_json(&name, &record) {
+                refused.push(Refused::new(SERVICES, name, reason));
+            }
+        }
+        self.swap(services);
+        refused
+    }
+
+    fn update(&self, _table: &str, name: &str, record: Option<&[u8]>) -> Result<(), String> {
+        // Accounts are few (thousands) and change rarely: a copy per change
+        // keeps every reader on a consistent set.
+        let mut next = (*self.current()).clone();
+        next.remove(name);
+        let outcome = record.map_or(Ok(()), |record| next.insert_json(name, record));
+        self.swap(next);
+        outcome
     }
 }
 
@@ -76,7 +111,7 @@ pub struct Directory {
 
 impl UserDirectory for Directory {
     async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Ok(match self.users.current().standing(session) {
+        Ok(match self.users.snapshot().standing_of(session) {
             Standing::Unknown => self.services.current().standing(session),
             standing => standing,
         })

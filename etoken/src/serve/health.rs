@@ -14,11 +14,12 @@ use crate::keydir::ring_fingerprint;
 /// `GET /healthz`: up, and which ring this instance holds (compare across
 /// instances after copying a key directory). `"status": "degraded"` (still
 /// 200: the instance serves from its last good copy, and a restart would not
-/// start) lists each file that fails to reload, why, and since when.
+/// start) lists each file that fails to reload, why, and since when, and a
+/// Redis directory the snapshot has not followed since T.
 pub async fn healthz(State(app): State<Arc<App>>) -> Response {
     let ring = app.auth.ring();
     let failures = app.reloads.failures();
-    let degraded: Vec<_> = failures
+    let mut degraded: Vec<_> = failures
         .iter()
         .map(|(source, failure)| {
             serde_json::json!({
@@ -29,6 +30,15 @@ pub async fn healthz(State(app): State<Arc<App>>) -> Response {
             })
         })
         .collect();
+    // Redis away: still 200, the snapshot serves every request.
+    if let Some((since, error)) = app.source.stale() {
+        degraded.push(serde_json::json!({
+            "source": "directory",
+            "stale_since": since.format(&Rfc3339).unwrap_or_default(),
+            "since": since.format(&Rfc3339).unwrap_or_default(),
+            "error": error,
+        }));
+    }
     let body = serde_json::json!({
         "status": if degraded.is_empty() { "ok" } else { "degraded" },
         "degraded": degraded,

@@ -9,13 +9,14 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::header::{LOCATION, RETRY_AFTER, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use encapsulated_token::handler::Identity;
+use encapsulated_token::handler::{Identity, Session};
 use serde::Deserialize;
 
 use super::app::App;
+use super::farm::{self, Reach};
 use super::page;
 use super::redirect::LocalTarget;
-use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN};
+use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN, check_password};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -99,9 +100,9 @@ pub async fn login(
         let Ok(_permit) = app.hashing.acquire().await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         };
-        let users = app.users.current();
-        let (name, password) = (form.j_username.clone(), form.j_password);
-        tokio::task::spawn_blocking(move || users.check_password(&name, &password)).await
+        let hash = app.users.snapshot().password(&form.j_username);
+        let password = form.j_password;
+        tokio::task::spawn_blocking(move || check_password(hash.as_deref(), &password)).await
     };
     let user = form.j_username;
     match checked {
@@ -117,18 +118,34 @@ pub async fn login(
     }
     // A session begun now must not count as one a revocation ended (the
     // revocation may come from a clock a little ahead, or this second).
-    let revoked_before = app.users.current().sessions_revoked_before(&user);
-    let cookie = match app.auth.login_cookie_after(
-        user.as_str(),
-        std::iter::empty::<(String, String)>(),
-        revoked_before,
-    ) {
+    let revoked_before = app.users.snapshot().sessions_revoked_before(&user);
+    let claims = match app.auth.claims_after(user.as_str(), revoked_before) {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::error!("refused login for {shown}: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let cookie = match app.auth.session_cookie(&claims) {
         Ok(cookie) => cookie,
         Err(e) => {
             tracing::error!("refused login for {shown}: {e}");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    let session = Session::new(&claims.subject, claims.session_started_at);
+    let recorded = farm::record_session(
+        &app.source,
+        &session,
+        &claims.token_id.to_string(),
+        claims.expires_at,
+        app.auth.config().max_session(),
+    )
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!("refused login for {shown}: the session cannot be recorded: {e}");
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     tracing::info!(%client, "login: {shown}");
     (
         StatusCode::SEE_OTHER,
@@ -137,14 +154,72 @@ pub async fn login(
         .into_response()
 }
 
-/// `POST /logout`: clears the cookie and goes back to the login page.
-pub async fn logout(State(app): State<Arc<App>>) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (SET_COOKIE, app.auth.logout_cookie()),
-            (LOCATION, HeaderValue::from_static("/login")),
-        ],
-    )
-        .into_response()
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    everywhere: Option<bool>,
+}
+
+/// `POST /logout`: clears the cookie and goes back to the login page. In
+/// the stateful mode the session ends on every instance at once.
+/// `?everywhere=true` also ends every other session of the signed-in user:
+/// farm-wide with the Redis directory, in this instance's users file
+/// otherwise (the page says so: other instances follow when the file is
+/// replicated to them).
+pub async fn logout(
+    State(app): State<Arc<App>>,
+    identity: Option<Identity>,
+    query: Result<Query<LogoutQuery>, QueryRejection>,
+) -> Response {
+    let everywhere = matches!(
+        query,
+        Ok(Query(LogoutQuery {
+            everywhere: Some(true)
+        }))
+    );
+    let Some(identity) = identity else {
+        return signed_out(&app, None);
+    };
+    match farm::logout(&app.source, &app.users, &identity, everywhere).await {
+        Ok(reach) => {
+            let shown = etoken::quoted(&identity.subject);
+            match &reach {
+                Some(Reach::Farm) => tracing::info!("logout everywhere: {shown}, farm-wide"),
+                Some(Reach::ThisInstance) => {
+                    tracing::info!("logout everywhere: {shown}, in this instance's users file")
+                }
+                None => tracing::info!("logout: {shown}"),
+            }
+            signed_out(&app, reach)
+        }
+        Err(e) => {
+            tracing::error!(
+                "logout of {} failed: {e}",
+                etoken::quoted(&identity.subject)
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the directory cannot be written now; your sessions are not ended, try again\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn signed_out(app: &App, reach: Option<Reach>) -> Response {
+    let cookie = (SET_COOKIE, app.auth.logout_cookie());
+    let message = match reach {
+        None => {
+            let to_login = (LOCATION, HeaderValue::from_static("/login"));
+            return (StatusCode::SEE_OTHER, [cookie, to_login]).into_response();
+        }
+        Some(Reach::Farm) => {
+            "Signed out everywhere: every instance of the farm refuses your earlier sessions."
+        }
+        Some(Reach::ThisInstance) => {
+            "Signed out everywhere on this instance: its users file ends your earlier sessions; \
+             other instances follow when the file is replicated to them."
+        }
+    };
+    let page = page::login(&LocalTarget::root(), Some(message));
+    (StatusCode::OK, [cookie], Html(page)).into_response()
 }

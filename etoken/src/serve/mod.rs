@@ -11,6 +11,7 @@ mod data;
 mod developer;
 mod directory;
 mod exchange;
+mod farm;
 mod form;
 mod guard;
 mod health;
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use encapsulated_token::directory::Stateful;
 use encapsulated_token::handler::{Authenticator, DEFAULT_COOKIE_NAME};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -46,14 +48,31 @@ use throttle::Throttle;
 
 /// `etoken serve`.
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").args(["users", "directory"])))]
 pub struct ServeArgs {
-    /// The key directory. Without --keys and --users, the embedded default
+    /// The key directory. Without --keys, the embedded default
     /// ./etoken-data/ is used, and made on first start.
-    #[arg(long, value_name = "DIR", env = "ETOKEN_KEYS", requires = "users")]
+    #[arg(long, value_name = "DIR", env = "ETOKEN_KEYS", requires = "source")]
     keys: Option<PathBuf>,
     /// The users file: who may log in, and who exists, on this instance.
     #[arg(long, value_name = "FILE", env = "ETOKEN_USERS", requires = "keys")]
     users: Option<PathBuf>,
+    /// The farm-wide directory instead of --users and --services:
+    /// redis://HOST:PORT/DB. Every instance holds a snapshot in memory and
+    /// follows changes at once; requests never wait on Redis.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ETOKEN_DIRECTORY",
+        requires = "keys",
+        conflicts_with_all = ["users", "services"]
+    )]
+    directory: Option<String>,
+    /// encapsulated: sessions live in the cookie only. stateful: each login
+    /// is also recorded in the --directory's Redis and checked on every
+    /// request (logout ends it at once; Redis down answers 503).
+    #[arg(long, value_enum, default_value = "encapsulated")]
+    mode: Mode,
     /// The services file: the technical accounts that may exchange
     /// credentials for access tokens here (`etoken service create`).
     /// Without it no account exists, except under the embedded default,
@@ -131,16 +150,37 @@ pub struct ServeArgs {
     clock_offset: i64,
 }
 
+/// Whether sessions are checked in a store per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// The token is the session: verified offline, nothing per request.
+    Encapsulated,
+    /// The classic handler's behaviour: each session recorded in Redis.
+    Stateful,
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     init_logging();
-    let embedded = args.keys.is_none() || args.users.is_none();
+    let embedded = args.keys.is_none();
+    if args.keys.is_some() && args.users.is_none() && args.directory.is_none() {
+        return Err("cannot start: --keys needs --users FILE or --directory URL".into());
+    }
+    if args.mode == Mode::Stateful && args.directory.is_none() {
+        return Err(
+            "cannot start: --mode stateful records sessions in Redis: pass --directory URL".into(),
+        );
+    }
     // Settings first: a start refused for a flag leaves nothing behind.
     let cookies = Cookies::decide(args.insecure_cookies, embedded, args.listen.ip());
     let config = settings::auth_config(&args, cookies)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let (keys, users_file, services_file) = match (args.keys.clone(), args.users.clone()) {
-        (Some(keys), Some(users)) => (keys, users, args.services.clone()),
-        _ => {
+        (Some(keys), users) => (keys, users, args.services.clone()),
+        (None, _) => {
             let data = PathBuf::from(data::DATA_DIR);
             if let Some(password) = data::bootstrap(&data)? {
                 println!(
@@ -154,23 +194,50 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 Some(services) => services,
                 None => data::ensure_services(&data)?,
             };
-            (keys, users, Some(services))
+            (keys, Some(users), Some(services))
         }
     };
     let ring = open_ring(&keys).map_err(|e| format!("cannot start: {e}"))?;
-    let users = Users::load(&users_file).map_err(|e| format!("cannot start: {e}"))?;
+    let users = match &users_file {
+        Some(path) => Users::load(path).map_err(|e| format!("cannot start: {e}"))?,
+        None => Users::default(),
+    };
     let services = match &services_file {
         Some(path) => Services::load(path).map_err(|e| format!("cannot start: {e}"))?,
         None => Services::default(),
     };
-    let live_users = LiveUsers::new(users);
+    let live_users = LiveUsers::new(&users);
     let live_services = LiveServices::new(services, services_file.clone());
+    let (source, follower) = match (&args.directory, &users_file) {
+        (Some(url), _) => {
+            let (source, follower) = runtime
+                .block_on(farm::connect(url, args.mode, &live_users, &live_services))
+                .map_err(|e| format!("cannot start: --directory: {e}"))?;
+            (source, Some(follower))
+        }
+        (None, Some(users_file)) => (
+            farm::Source::Files {
+                users_file: users_file.clone(),
+            },
+            None,
+        ),
+        (None, None) => {
+            return Err("cannot start: --keys needs --users FILE or --directory URL".into());
+        }
+    };
     let directory = Directory {
         users: live_users.clone(),
         services: live_services.clone(),
     };
-    let auth =
-        Authenticator::new(ring.clone(), config, directory).map_err(|e| settings::refusal(&e))?;
+    let auth = match source.sessions() {
+        Some(sessions) => Authenticator::new(
+            ring.clone(),
+            config,
+            Stateful::new(directory, sessions.clone()),
+        ),
+        None => Authenticator::new(ring.clone(), config, directory),
+    }
+    .map_err(|e| settings::refusal(&e))?;
     settings::probe(&auth)?;
     let origins: Vec<Url> = args
         .public_urls
@@ -179,10 +246,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .collect();
     let guard = guard::Guard::new(&origins, cookies.secure(), args.limits.header_read_timeout);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let listener = connections::bind(args.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -209,15 +272,13 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             proxies: TrustedProxies::parse(&args.trusted_proxies)
                 .map_err(|e| format!("cannot start: {e}"))?,
         };
-        let app = app::App::new(
-            auth.clone(),
-            live_users.clone(),
-            reloads.clone(),
-            logins,
-            live_services.clone(),
-            tokens,
-            &instance,
-        )?;
+        let directories = app::Directories {
+            users: live_users.clone(),
+            services: live_services.clone(),
+            source,
+            reloads: reloads.clone(),
+        };
+        let app = app::App::new(auth.clone(), directories, logins, tokens, &instance)?;
         tracing::info!(
             instance,
             "keys from {}: {}",
@@ -242,6 +303,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            None if args.directory.is_some() => tracing::info!(
+                "directory in Redis ({:?} mode): users and services follow it",
+                args.mode
+            ),
             None => tracing::info!("no --services: the token endpoints know no account"),
         }
 
@@ -260,12 +325,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             services: live_services.clone(),
         };
         let watching = tokio::spawn(watcher.run());
+        let following = follower.map(|follower| tokio::spawn(follower.run()));
         let app = app::router(app, &guard);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
         connections::serve(listener, app, &args.limits, shutdown).await;
         watching.abort();
+        if let Some(following) = following {
+            following.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     })

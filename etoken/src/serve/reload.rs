@@ -18,41 +18,46 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::signal::unix::Signal;
 
+use encapsulated_token::directory::UserSnapshot;
+
 use super::directory::LiveServices;
 use crate::keydir::{describe, open_ring};
-use crate::users::Users;
+use crate::users::{Users, check_record};
 
 /// The users of this instance, shared with the request handlers: the
-/// authenticator's user directory (a token's subject exists here iff this
-/// instance's users file lists it) and the login form's password check.
+/// authenticator's user directory (a token's subject exists here iff the
+/// directory lists it) and the login form's password check. Filled from the
+/// users file (reloaded here) or from Redis (followed by the library's
+/// [`Follower`](encapsulated_token::directory::Follower)).
 #[derive(Clone)]
-pub struct LiveUsers(Arc<RwLock<Arc<Users>>>);
+pub struct LiveUsers(Arc<UserSnapshot>);
 
 impl LiveUsers {
     /// Starts with `users`.
-    pub fn new(users: Users) -> Self {
-        Self(Arc::new(RwLock::new(Arc::new(users))))
+    pub fn new(users: &Users) -> Self {
+        let live = Self(Arc::new(UserSnapshot::new(check_record)));
+        live.replace(users);
+        live
     }
 
-    /// The users as of now.
-    pub fn current(&self) -> Arc<Users> {
-        match self.0.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    /// The in-memory snapshot.
+    pub fn snapshot(&self) -> &Arc<UserSnapshot> {
+        &self.0
     }
 
-    fn replace(&self, users: Users) {
-        match self.0.write() {
-            Ok(mut guard) => *guard = Arc::new(users),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(users),
-        }
+    /// Swaps in the users file's users; whether anything changed.
+    fn replace(&self, users: &Users) -> bool {
+        self.0.replace(
+            users
+                .records()
+                .map(|(name, record)| (name.clone(), record.clone())),
+        )
     }
 }
 
 impl UserDirectory for LiveUsers {
     async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Ok(self.current().standing(session))
+        Ok(self.0.standing_of(session))
     }
 }
 
@@ -158,7 +163,8 @@ pub struct Watcher {
     /// Installed before the server announces itself.
     pub hangups: Signal,
     pub keys: PathBuf,
-    pub users_file: PathBuf,
+    /// None: the users come from Redis, not a file.
+    pub users_file: Option<PathBuf>,
     pub interval: Duration,
     pub auth: Authenticator,
     pub users: LiveUsers,
@@ -189,8 +195,10 @@ impl Watcher {
     /// Loads both files; swaps in what changed; records what failed.
     async fn check(&mut self, hangup: bool) {
         let (keys, users_file) = (self.keys.clone(), self.users_file.clone());
-        let loaded =
-            tokio::task::spawn_blocking(move || (open_ring(&keys), Users::load(&users_file))).await;
+        let loaded = tokio::task::spawn_blocking(move || {
+            (open_ring(&keys), users_file.as_deref().map(Users::load))
+        })
+        .await;
         let (ring, users) = match loaded {
             Ok(pair) => pair,
             Err(e) => {
@@ -208,13 +216,14 @@ impl Watcher {
             }
         });
         self.health.record("keys", &self.keys, ring);
-        let users = users.map(|users| {
-            if users != *self.users.current() {
-                tracing::info!("users file changed: {} users", users.names().count());
-                self.users.replace(users);
-            }
-        });
-        self.health.record("users", &self.users_file, users);
+        if let (Some(users), Some(path)) = (users, &self.users_file) {
+            let users = users.map(|users| {
+                if self.users.replace(&users) {
+                    tracing::info!("users file changed: {} users", users.names().count());
+                }
+            });
+            self.health.record("users", path, users);
+        }
         if let Some(path) = self.services.path() {
             let services = self.services.reload().await;
             self.health.record("services", &path, services);

@@ -420,3 +420,95 @@ pub fn serve_with_services(dir: &Path, url: &str, extra: &[&str]) -> Server {
     args.extend(extra);
     Server::start(dir, &args)
 }
+
+/// A real `redis-server` on a free loopback port, with a data directory of
+/// its own; shut down (saving) when dropped.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Redis {
+    /// Starts one in `dir` (its dump file lives there).
+    pub fn start(dir: &Path) -> Redis {
+        Self::start_on(dir, free_port())
+    }
+
+    /// Starts one on `port` in `dir`, loading the dump file found there.
+    pub fn start_on(dir: &Path, port: u16) -> Redis {
+        std::fs::create_dir_all(dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (scripts/test installs it)");
+        let redis = Redis {
+            child: Some(child),
+            port,
+            dir: dir.to_owned(),
+        };
+        let deadline = Instant::now() + PATIENCE;
+        while redis.cli(&["PING"]).trim() != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not answer");
+            thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `redis-cli ARGS` against it (a client we did not write); stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Saves and shuts down, as an outage would take it away.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.cli(&["SHUTDOWN", "SAVE"]);
+            let _ = child.wait();
+        }
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
