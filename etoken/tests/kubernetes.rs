@@ -349,6 +349,8 @@ async fn a_secret_volume_swapped_under_load_is_adopted_with_no_failed_request() 
     // The mount point is world-writable: a key planted there is not read.
     let planted = root.join("keys/planted.key");
     fs::write(&planted, b"not a key").unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // two polls
+    assert_eq!(ring_of(&server).await, before, "still ok, not degraded");
 
     // Clients authenticate with the old-key cookie throughout.
     let stop = Arc::new(AtomicBool::new(false));
