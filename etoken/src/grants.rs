@@ -245,6 +245,18 @@ pub fn exchange_jwt(
     mint(auth, account, &scopes, settings)
 }
 
+/// The grant a `/ims/token/v3` request asks for, as a fixed name for
+/// metrics (never the client's text): `client_credentials`, `jwt_bearer`,
+/// `unsupported` or `none`.
+pub fn grant_name(fields: &Fields) -> &'static str {
+    match fields.get("grant_type") {
+        Some("client_credentials") => "client_credentials",
+        Some(JWT_BEARER) => "jwt_bearer",
+        Some(_) => "unsupported",
+        None => "none",
+    }
+}
+
 /// `POST /ims/token/v3`.
 pub fn token_v3(
     auth: &Authenticator,

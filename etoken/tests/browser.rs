@@ -18,28 +18,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The venv's python, with Playwright installed in it.
 fn python_with_playwright() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-venv");
-    let python = venv.join("bin/python");
-    let has_it = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import playwright"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has_it(&python) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv (Debian: python3-venv)");
-        let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", PLAYWRIGHT])
-            .status()
-            .expect("pip runs");
-        assert!(installed.success(), "pip install {PLAYWRIGHT}");
-    }
-    python
+    support::venv_python("browser-venv", "playwright", &[PLAYWRIGHT])
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1014,3 +1014,112 @@ fn running_as_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// When no instance answers the auth subrequest, nginx (from
+/// `examples/nginx.conf`) says 503 with `Retry-After`, not a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_answers_503_with_retry_after_when_no_instance_answers() {
+    let nginx_binary = find_nginx();
+    let tmp = tempfile::tempdir().unwrap();
+    // Three ports nobody listens on: bound, then let go.
+    let dead: Vec<String> = (0..3)
+        .map(|_| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let nginx = Nginx::start(&nginx_binary, tmp.path(), &dead);
+    for cookie in ["", "login-token=et2.anything"] {
+        let response = client()
+            .get(nginx.url(PAGE_PATH))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{cookie:?}: {}", nginx.logs());
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store")
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains("authentication is unavailable"), "{body}");
+        assert!(!body.contains(PAGE), "the protected page is not served");
+    }
+    let line = nginx.wait_for_error_log(|line| line.contains("Connection refused"));
+    assert!(
+        line.contains("/auth"),
+        "the subrequest is what failed: {line}"
+    );
+}
+
+/// Headless Chromium through nginx in front of two instances: a protected
+/// URL sends it to the login page, a wrong password is announced on the
+/// page, the right one lands it on the URL it asked for; with JavaScript
+/// and without (tests/browser/signin.py). Screenshots go to the test's
+/// temporary directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_signs_in_through_nginx_and_lands_on_the_protected_url() {
+    let nginx_binary = find_nginx();
+    let python = support::venv_python("browser-venv", "playwright", &["playwright==1.65.2"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_owned();
+    etoken_ok(&root, &["key", "init", "--dir", "master/keys"], "");
+    etoken_ok(
+        &root,
+        &["user", "add", "--users", "master/users.json", "alice"],
+        "alice-pw\n",
+    );
+    for name in ["pub-1", "pub-2"] {
+        copy_key_dir(&root.join("master/keys"), &root.join(name).join("keys"));
+        copy_file(
+            &root.join("master/users.json"),
+            &root.join(name).join("users.json"),
+        );
+    }
+    let farm: Vec<Server> = ["pub-1", "pub-2"]
+        .iter()
+        .map(|name| start_instance(&root, name, name, 0))
+        .collect();
+    // The example names three upstreams: the third is pub-1 again.
+    let addrs = [&farm[0].addr, &farm[1].addr, &farm[0].addr].map(|a| a.to_string());
+    let nginx = Nginx::start(&nginx_binary, &root, &addrs);
+    let shots = root.join("screenshots");
+    fs::create_dir_all(&shots).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/signin.py");
+    let protected = nginx.url(PAGE_PATH);
+    let (out, shots) = tokio::task::spawn_blocking(move || {
+        let out = Command::new(python)
+            .arg(script)
+            .args([protected.as_str(), "alice", "alice-pw"])
+            .arg(&shots)
+            .output()
+            .expect("the browser script runs");
+        (out, shots)
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report.matches("ok   ").count(), 15, "{report}");
+    for shot in [
+        "login-js",
+        "wrong-password-js",
+        "protected-js",
+        "protected-nojs",
+    ] {
+        let png = fs::read(shots.join(format!("{shot}.png"))).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 1000,
+            "{shot}.png"
+        );
+    }
+    // The logins reached the instances through nginx.
+    let logins: usize = farm.iter().map(|s| s.count_log("login: \"alice\"")).sum();
+    assert_eq!(logins, 2, "one login with JavaScript, one without");
+}

@@ -19,36 +19,16 @@ const FARM: &str = "http://farm.test";
 fn python() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-venv");
-        let python = venv.join("bin/python");
-        let check = "import authlib, cryptography, requests, selenium";
-        let ready = python.exists()
-            && Command::new(&python)
-                .args(["-c", check])
-                .status()
-                .is_ok_and(|s| s.success());
-        if !ready {
-            let made = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .expect("python3 runs (scripts/test installs python3-venv)");
-            assert!(made.success(), "python3 -m venv {}", venv.display());
-            let installed = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["authlib>=1.3,<2", "requests>=2.31,<3", "cryptography>=42"])
-                .args(["selenium>=4.10,<5"])
-                .status()
-                .expect("pip runs");
-            assert!(installed.success(), "pip install into {}", venv.display());
-        }
-        python
+        support::venv_python(
+            "python-venv",
+            "authlib, cryptography, requests, selenium",
+            &[
+                "authlib>=1.3,<2",
+                "requests>=2.31,<3",
+                "cryptography>=42",
+                "selenium>=4.10,<5",
+            ],
+        )
     })
     .clone()
 }

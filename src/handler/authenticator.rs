@@ -3,7 +3,7 @@
 //! a request, mint login and refresh cookies, clear the cookie at logout.
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
@@ -19,6 +19,7 @@ use super::credentials::{self, Credential};
 use super::directory::{DynDirectory, Session, Standing, UserDirectory};
 use super::error::AuthError;
 use super::identity::{CredentialSource, Identity};
+use super::observer::{AuthObserver, ObserverAlreadySet};
 
 /// Authenticates requests and mints cookies for one server. Cheap to clone
 /// (one `Arc`); every clone sees [`replace_ring`](Self::replace_ring).
@@ -48,6 +49,8 @@ struct Shared {
     keys: RwLock<Arc<Keys>>,
     directory: Box<dyn DynDirectory>,
     logout: HeaderValue,
+    /// Told every outcome; set at most once (a lock-free read per request).
+    observer: OnceLock<Box<dyn AuthObserver>>,
 }
 
 /// A verifier and an issuer over the same ring.
@@ -100,6 +103,7 @@ impl Authenticator {
                 keys: RwLock::new(Arc::new(keys)),
                 directory: Box::new(directory),
                 logout,
+                observer: OnceLock::new(),
             }),
         })
     }
@@ -237,19 +241,55 @@ impl Authenticator {
         let result = self.authenticate_quietly(headers).await;
         match &result {
             Ok(identity) => tracing::debug!(
+                outcome = "ok",
                 subject = %identity.subject,
                 token_id = %identity.token_id,
                 key_id = %identity.key_id,
                 source = ?identity.source,
                 "authenticated"
             ),
-            Err(AuthError::Missing) => tracing::debug!(reason = "missing", "not authenticated"),
-            Err(e @ AuthError::Directory(_)) => {
-                tracing::warn!(reason = e.kind(), "cannot authenticate: {e}")
+            Err(AuthError::Missing) => {
+                tracing::debug!(outcome = "refused", reason = "missing", "not authenticated")
             }
-            Err(e) => tracing::info!(reason = e.kind(), "authentication refused: {e}"),
+            Err(e @ AuthError::Directory(_)) => {
+                tracing::warn!(
+                    outcome = "unavailable",
+                    reason = e.kind(),
+                    "cannot authenticate: {e}"
+                )
+            }
+            Err(e) => {
+                tracing::info!(
+                    outcome = "refused",
+                    reason = e.kind(),
+                    "authentication refused: {e}"
+                )
+            }
+        }
+        if let Some(observer) = self.shared.observer.get() {
+            observer.observe(result.as_ref());
         }
         result
+    }
+
+    /// Tells `observer` the outcome of every authentication from now on,
+    /// for every clone of this authenticator (see [`AuthObserver`]). Set it
+    /// once, before serving; a second call is refused.
+    ///
+    /// ```
+    /// # use encapsulated_token::handler::{AuthConfig, AuthError, Authenticator, Identity};
+    /// # use encapsulated_token::{Key, KeyRing};
+    /// let auth = Authenticator::new(KeyRing::new(Key::generate().unwrap()), AuthConfig::new(),
+    ///     std::collections::HashSet::<String>::new()).unwrap();
+    /// let count = |_: Result<&Identity, &AuthError>| {};
+    /// assert!(auth.set_observer(count).is_ok());
+    /// assert!(auth.clone().set_observer(count).is_err());
+    /// ```
+    pub fn set_observer(&self, observer: impl AuthObserver) -> Result<(), ObserverAlreadySet> {
+        self.shared
+            .observer
+            .set(Box::new(observer))
+            .map_err(|_| ObserverAlreadySet)
     }
 
     async fn authenticate_quietly(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {

@@ -70,6 +70,7 @@ mod error;
 mod extractors;
 mod identity;
 mod layer;
+mod observer;
 
 pub use authenticator::Authenticator;
 pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SKIP_REFRESH_HEADER, SameSite};
@@ -80,3 +81,4 @@ pub use error::AuthError;
 pub use extractors::AuthRejection;
 pub use identity::{CredentialSource, Identity};
 pub use layer::{AuthLayer, AuthService};
+pub use observer::{AuthObserver, ObserverAlreadySet};

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::map_response_with_state;
+use axum::middleware::{from_fn_with_state, map_response_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use encapsulated_token::handler::Authenticator;
@@ -20,9 +20,10 @@ use super::directory::LiveServices;
 use super::farm::Source;
 use super::form::MAX_BODY;
 use super::guard::{self, Guard, Headerless};
+use super::metrics::{self, Metrics};
 use super::reload::{LiveUsers, ReloadHealth};
 use super::throttle::Throttle;
-use super::{auth, developer, exchange, health, login};
+use super::{auth, developer, exchange, health, logging, login};
 use crate::grants::TokenSettings;
 
 /// The header naming the instance that served a response.
@@ -47,6 +48,8 @@ pub struct App {
     pub logins: Logins,
     /// Where the directory comes from, and where writes go.
     pub source: Source,
+    /// Logins and token exchanges are counted here.
+    pub metrics: Metrics,
 }
 
 /// The directory an instance follows: users, technical accounts, where they
@@ -96,14 +99,22 @@ impl App {
             hashing: Semaphore::new(cores),
             logins,
             source,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Counts logins and token exchanges into `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
 /// The routes, with the X-Instance header and `Cache-Control: no-store` on
 /// every response (401s and 404s included), the security headers on every
-/// HTML one, and the CSRF check and body limit on each browser form.
-pub fn router(app: App, guard: &Guard) -> Router {
+/// HTML one, and the CSRF check and body limit on each browser form; and
+/// what `observing` asks for.
+pub fn router(app: App, guard: &Guard, observing: Observing) -> Router {
     let app = Arc::new(app);
     let guarded = Router::new()
         .route("/auth", get(auth::auth_request))
@@ -163,9 +174,27 @@ pub fn router(app: App, guard: &Guard) -> Router {
         .merge(logout)
         .fallback(not_found)
         .with_state(app.clone());
+    let routes = match observing.timing {
+        Some(metrics) => routes.layer(from_fn_with_state(metrics, metrics::time_requests)),
+        None => routes,
+    };
+    let routes = match observing.request_spans {
+        true => routes.layer(from_fn_with_state(app.clone(), logging::request_span)),
+        false => routes,
+    };
     guard
         .around(routes)
         .layer(map_response_with_state(app, stamp))
+}
+
+/// The layers that watch requests, each on only when asked for: both cost
+/// a little on every request.
+pub struct Observing {
+    /// Each request's latency by matched route (`--metrics-listen`).
+    pub timing: Option<Metrics>,
+    /// Each request's log lines in a span naming the instance and route
+    /// (`--log-format json`).
+    pub request_spans: bool,
 }
 
 async fn stamp(State(app): State<Arc<App>>, mut response: Response) -> Response {

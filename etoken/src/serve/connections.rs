@@ -44,7 +44,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// How clients are held to account, as flags of `etoken serve`.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct Limits {
     /// How long a client may take to send a request's headers, and how long
     /// a kept-alive connection may sit idle waiting for the next request;

@@ -41,19 +41,26 @@ fn run(app: &App, form: &TokenForm, grant: Grant) -> Result<Issued, OAuthError> 
 /// `POST /ims/exchange/jwt`.
 pub async fn exchange_jwt(State(app): State<Arc<App>>, form: TokenForm) -> Response {
     let issued = run(&app, &form, grants::exchange_jwt);
-    answer("/ims/exchange/jwt", issued, |issued| {
-        json!({
-            "token_type": "bearer",
-            "access_token": issued.access_token,
-            "expires_in": issued.expires_in.as_millis() as u64,
-        })
-    })
+    answer(
+        &app,
+        "/ims/exchange/jwt",
+        "jwt_exchange",
+        issued,
+        |issued| {
+            json!({
+                "token_type": "bearer",
+                "access_token": issued.access_token,
+                "expires_in": issued.expires_in.as_millis() as u64,
+            })
+        },
+    )
 }
 
 /// `POST /ims/token/v3`.
 pub async fn token_v3(State(app): State<Arc<App>>, form: TokenForm) -> Response {
     let issued = run(&app, &form, grants::token_v3);
-    answer("/ims/token/v3", issued, |issued| {
+    let grant = grants::grant_name(&form.fields);
+    answer(&app, "/ims/token/v3", grant, issued, |issued| {
         json!({
             "access_token": issued.access_token,
             "token_type": "bearer",
@@ -62,11 +69,16 @@ pub async fn token_v3(State(app): State<Arc<App>>, form: TokenForm) -> Response 
     })
 }
 
+/// The answer to a `grant` (a [`grants::grant_name`]), counted.
 fn answer(
+    app: &App,
     route: &str,
+    grant: &'static str,
     issued: Result<Issued, OAuthError>,
     body: impl FnOnce(&Issued) -> serde_json::Value,
 ) -> Response {
+    let outcome = issued.as_ref().map_or_else(|e| e.code, |_| "ok");
+    app.metrics.exchange(grant, outcome);
     match issued {
         Ok(issued) => json(StatusCode::OK, &body(&issued)),
         Err(error) => {

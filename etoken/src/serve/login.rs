@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::app::App;
 use super::farm::{self, Reach};
+use super::metrics::Login;
 use super::page;
 use super::redirect::LocalTarget;
 use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN, check_password};
@@ -75,13 +76,15 @@ pub async fn login(
     };
     let shown = etoken::quoted(&form.j_username);
     if form.j_username.len() > MAX_NAME_LEN || form.j_password.len() > MAX_PASSWORD_LEN {
-        tracing::info!("refused login for {shown}: user name or password over its bound");
+        tracing::info!(outcome = "failed", subject = %shown, "refused login for {shown}: user name or password over its bound");
+        app.metrics.login(Login::Failed);
         return wrong(StatusCode::UNAUTHORIZED);
     }
     let client = app.logins.proxies.client(peer.ip(), &headers);
     if let Err(retry) = app.logins.throttle.attempt(&form.j_username, client) {
         let seconds = retry.seconds();
-        tracing::info!(%client, "throttled login for {shown}: retry after {seconds}s");
+        tracing::info!(%client, outcome = "throttled", subject = %shown, "throttled login for {shown}: retry after {seconds}s");
+        app.metrics.login(Login::Throttled);
         let page = page::login(
             &resource,
             Some(&format!(
@@ -108,7 +111,8 @@ pub async fn login(
     match checked {
         Ok(Ok(())) => app.logins.throttle.succeeded(&user),
         Ok(Err(reason)) => {
-            tracing::info!(%client, "refused login for {shown}: {reason}");
+            tracing::info!(%client, outcome = "failed", subject = %shown, "refused login for {shown}: {reason}");
+            app.metrics.login(Login::Failed);
             return wrong(StatusCode::UNAUTHORIZED);
         }
         Err(e) => {
@@ -146,7 +150,8 @@ pub async fn login(
         tracing::error!("refused login for {shown}: the session cannot be recorded: {e}");
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    tracing::info!(%client, "login: {shown}");
+    tracing::info!(%client, outcome = "ok", subject = %shown, "login: {shown}");
+    app.metrics.login(Login::Ok);
     (
         StatusCode::SEE_OTHER,
         [(SET_COOKIE, cookie), (LOCATION, resource.header_value())],

@@ -15,14 +15,15 @@ mod farm;
 mod form;
 mod guard;
 mod health;
+mod logging;
 mod login;
+mod metrics;
 mod page;
 mod redirect;
 mod reload;
 mod settings;
 mod throttle;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,7 +32,7 @@ use clap::Args;
 use encapsulated_token::directory::Stateful;
 use encapsulated_token::handler::{Authenticator, DEFAULT_COOKIE_NAME};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing_subscriber::EnvFilter;
+use tracing::Instrument;
 use url::Url;
 
 use crate::commands::tokens::parse_ttl;
@@ -136,6 +137,15 @@ pub struct ServeArgs {
     /// it (a __Host- name needs Secure cookies).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_COOKIE_NAME)]
     cookie_name: String,
+    /// Serve Prometheus metrics on GET /metrics at this address, apart
+    /// from the public one (e.g. 0.0.0.0:9090 for a scraper in the
+    /// cluster). Without it nothing is timed or served.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// How log lines on stderr are written: text for people, json for a
+    /// log pipeline (one object per line).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t)]
+    log_format: logging::LogFormat,
     #[command(flatten)]
     limits: connections::Limits,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
@@ -161,7 +171,7 @@ pub enum Mode {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    init_logging();
+    logging::init(args.log_format);
     let embedded = args.keys.is_none();
     if args.keys.is_some() && args.users.is_none() && args.directory.is_none() {
         return Err("cannot start: --keys needs --users FILE or --directory URL".into());
@@ -239,6 +249,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     .map_err(|e| settings::refusal(&e))?;
     settings::probe(&auth)?;
+    let metrics = metrics::Metrics::new();
+    if args.metrics_listen.is_some() {
+        metrics.observe(&auth)?;
+    }
     let origins: Vec<Url> = args
         .public_urls
         .iter()
@@ -266,7 +280,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             access_token_ttl: args.access_token_ttl,
         };
         // Before the first log line, so a refused name is the only line.
-        let reloads = ReloadHealth::default();
+        let reloads = ReloadHealth::counted(metrics.clone());
         let logins = app::Logins {
             throttle: Throttle::new(args.login_limit_address, args.login_limit_account),
             proxies: TrustedProxies::parse(&args.trusted_proxies)
@@ -278,7 +292,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             source,
             reloads: reloads.clone(),
         };
-        let app = app::App::new(auth.clone(), directories, logins, tokens, &instance)?;
+        let app = app::App::new(auth.clone(), directories, logins, tokens, &instance)?
+            .with_metrics(metrics.clone());
         tracing::info!(
             instance,
             "keys from {}: {}",
@@ -324,9 +339,34 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             health: reloads.clone(),
             services: live_services.clone(),
         };
-        let watching = tokio::spawn(watcher.run());
+        let watching = tokio::spawn(
+            watcher
+                .run()
+                .instrument(tracing::info_span!("reload", instance)),
+        );
+        let metrics_server = match args.metrics_listen {
+            Some(addr) => {
+                let listener = connections::bind(addr)
+                    .map_err(|e| format!("cannot listen on --metrics-listen {addr}: {e}"))?;
+                let bound = listener
+                    .local_addr()
+                    .map_err(|e| format!("cannot listen on --metrics-listen {addr}: {e}"))?;
+                println!("metrics on http://{bound}/metrics");
+                tracing::info!("metrics on http://{bound}/metrics");
+                let routes = metrics::router(metrics.clone(), auth.clone());
+                let limits = args.limits.clone();
+                Some(tokio::spawn(async move {
+                    connections::serve(listener, routes, &limits, std::future::pending()).await
+                }))
+            }
+            None => None,
+        };
         let following = follower.map(|follower| tokio::spawn(follower.run()));
-        let app = app::router(app, &guard);
+        let observing = app::Observing {
+            timing: args.metrics_listen.map(|_| metrics.clone()),
+            request_spans: args.log_format == logging::LogFormat::Json,
+        };
+        let app = app::router(app, &guard, observing);
         // The line tests and scripts wait for: the address actually bound.
         println!("listening on http://{bound} as {instance}");
         tracing::info!("listening on http://{bound}");
@@ -335,20 +375,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         if let Some(following) = following {
             following.abort();
         }
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-/// Logs to stderr; `RUST_LOG` filters (default: info).
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
 }
 
 /// Resolves on SIGTERM or SIGINT; requests in flight then finish. The

@@ -3,20 +3,33 @@
 
 use super::redirect::LocalTarget;
 
-/// The login page; `resource` is where to go after logging in.
+/// The login page; `resource` is where to go after logging in. An
+/// `error` is announced (`role="alert"`) and tied to both fields, which
+/// are marked invalid, so a screen reader says why the form came back.
 pub fn login(resource: &LocalTarget, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
-        .unwrap_or_default();
+    let (error, described) = match error {
+        Some(e) => (
+            format!(
+                "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
+                escape(e)
+            ),
+            " aria-invalid=\"true\" aria-describedby=\"login-error\"",
+        ),
+        None => (String::new(), ""),
+    };
     page(
         "Sign in",
         &format!(
-            "<h1>Sign in</h1>{error}\
+            "<main><h1>Sign in</h1>{error}\
              <form method=\"post\" action=\"/j_security_check\">\
-             <label>User <input name=\"j_username\" autocomplete=\"username\" required autofocus></label>\
-             <label>Password <input name=\"j_password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+             <label for=\"j_username\">User name</label>\
+             <input id=\"j_username\" name=\"j_username\" autocomplete=\"username\" \
+             autocapitalize=\"none\" spellcheck=\"false\" required autofocus{described}>\
+             <label for=\"j_password\">Password</label>\
+             <input id=\"j_password\" name=\"j_password\" type=\"password\" \
+             autocomplete=\"current-password\" required{described}>\
              <input type=\"hidden\" name=\"resource\" value=\"{}\">\
-             <button type=\"submit\">Sign in</button></form>",
+             <button type=\"submit\">Sign in</button></form></main>",
             escape(resource.as_str())
         ),
     )
@@ -27,8 +40,8 @@ pub fn signed_in(subject: &str, instance: &str) -> String {
     page(
         "Signed in",
         &format!(
-            "<h1>Signed in as {}</h1><p>Served by instance {}.</p>\
-             <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>",
+            "<main><h1>Signed in as {}</h1><p>Served by instance {}.</p>\
+             <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form></main>",
             escape(subject),
             escape(instance)
         ),
@@ -43,7 +56,7 @@ pub fn developer(subject: &str, token: Option<(&str, std::time::Duration)>) -> S
             format!(
                 "<p>Your local development token, valid {}; send it as \
                  <code>Authorization: Bearer</code>:</p>\
-                 <textarea id=\"token\" readonly rows=\"6\">{}</textarea>",
+                 <textarea id=\"token\" aria-label=\"Local development token\" readonly rows=\"6\">{}</textarea>",
                 humantime::format_duration(lifetime),
                 escape(token)
             )
@@ -52,9 +65,9 @@ pub fn developer(subject: &str, token: Option<(&str, std::time::Duration)>) -> S
     page(
         "Developer",
         &format!(
-            "<h1>Local development token</h1><p>Signed in as {}.</p>\
+            "<main><h1>Local development token</h1><p>Signed in as {}.</p>\
              <form method=\"post\" action=\"/developer/token\">\
-             <button type=\"submit\" id=\"get-token\">Get local development token</button></form>{shown}",
+             <button type=\"submit\" id=\"get-token\">Get local development token</button></form>{shown}</main>",
             escape(subject)
         ),
     )
@@ -64,9 +77,20 @@ pub fn developer(subject: &str, token: Option<(&str, std::time::Duration)>) -> S
 /// its hash (`guard::content_security_policy`), so a page with any other
 /// inline style or script is not rendered as written: new pages use
 /// [`page`].
-pub const STYLE: &str = "body{font-family:sans-serif;max-width:22em;margin:4em auto}\
-     label{display:block;margin:.5em 0}input{display:block;width:100%}\
-     .error{color:#b00}textarea{width:100%;font-family:monospace}";
+pub const STYLE: &str = "body{font:1rem/1.5 system-ui,sans-serif;color:#1b1b1b;\
+     background:#f6f6f6;margin:0;padding:1em}\
+     main{max-width:24em;margin:3em auto;padding:1.5em 2em;background:#fff;\
+     border:1px solid #ccc;border-radius:.5em}\
+     h1{font-size:1.5em;margin:0 0 .75em}\
+     label{display:block;margin:.75em 0 .25em;font-weight:600}\
+     input{display:block;box-sizing:border-box;width:100%;padding:.5em;font:inherit;\
+     border:1px solid #767676;border-radius:.25em}\
+     input[aria-invalid=true]{border-color:#b00020}\
+     button{margin-top:1.25em;padding:.5em 1.25em;font:inherit;color:#fff;\
+     background:#1a5fb4;border:0;border-radius:.25em;cursor:pointer}\
+     :focus-visible{outline:3px solid #1a5fb4;outline-offset:2px}\
+     .error{color:#b00020;background:#fdecee;border-left:4px solid #b00020;padding:.5em .75em}\
+     textarea{width:100%;box-sizing:border-box;font-family:monospace}";
 
 /// A whole HTML page with the shared style.
 pub fn page(title: &str, body: &str) -> String {
@@ -91,4 +115,34 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_login_field_has_a_label_and_an_error_is_announced_and_tied_to_them() {
+        let plain = login(&LocalTarget::root(), None);
+        for id in ["j_username", "j_password"] {
+            assert!(plain.contains(&format!("<label for=\"{id}\">")), "{plain}");
+            assert!(
+                plain.contains(&format!("<input id=\"{id}\" name=\"{id}\"")),
+                "{plain}"
+            );
+        }
+        assert!(!plain.contains("role=\"alert\"") && !plain.contains("aria-invalid=\"true\""));
+        assert!(plain.contains("autofocus"), "focus starts in the form");
+
+        let failed = login(&LocalTarget::root(), Some("Wrong <user>"));
+        assert!(failed.contains(
+            "<p class=\"error\" id=\"login-error\" role=\"alert\">Wrong &lt;user&gt;</p>"
+        ));
+        assert_eq!(
+            failed.matches("aria-describedby=\"login-error\"").count(),
+            2
+        );
+        assert_eq!(failed.matches("aria-invalid=\"true\"").count(), 2);
+        assert!(!failed.contains("<script"), "works without JavaScript");
+    }
 }

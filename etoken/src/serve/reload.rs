@@ -21,6 +21,7 @@ use tokio::signal::unix::Signal;
 use encapsulated_token::directory::UserSnapshot;
 
 use super::directory::LiveServices;
+use super::metrics::Metrics;
 use crate::keydir::{describe, open_ring};
 use crate::users::{Users, check_record};
 
@@ -68,14 +69,13 @@ pub struct ReloadHealth {
     failures: Arc<RwLock<BTreeMap<&'static str, Failure>>>,
     /// How often a failure that lasts is logged again.
     repeat: Duration,
+    /// Counts every check, by source and outcome.
+    metrics: Metrics,
 }
 
 impl Default for ReloadHealth {
     fn default() -> Self {
-        Self {
-            failures: Arc::default(),
-            repeat: REPEAT_LOG,
-        }
+        Self::counted(Metrics::default())
     }
 }
 
@@ -93,6 +93,15 @@ pub struct Failure {
 }
 
 impl ReloadHealth {
+    /// No failure yet; every check counted into `metrics`.
+    pub fn counted(metrics: Metrics) -> Self {
+        Self {
+            failures: Arc::default(),
+            repeat: REPEAT_LOG,
+            metrics,
+        }
+    }
+
     /// The sources that do not load now ("keys", "users"), by name.
     pub fn failures(&self) -> BTreeMap<&'static str, Failure> {
         self.failures
@@ -105,6 +114,7 @@ impl ReloadHealth {
     /// new failure at once, the same one again each [`REPEAT_LOG`] while it
     /// lasts, and the recovery. Returns whether it logged.
     fn record(&self, source: &'static str, path: &Path, outcome: Result<(), String>) -> bool {
+        self.metrics.reload(source, outcome.is_ok());
         let mut failures = self
             .failures
             .write()
