@@ -35,23 +35,28 @@
 #![warn(missing_docs)]
 
 mod claims;
+#[cfg(feature = "os")]
 mod clock;
 pub mod format;
 #[cfg(feature = "tower")]
 pub mod handler;
 mod inspect;
+#[cfg(all(unix, feature = "os"))]
 mod key_dir;
 mod keys;
 mod mac;
 mod mint;
+mod ring_json;
 mod verify;
 
 pub use claims::{Claims, ParseHexError, TokenId};
 pub use format::MAX_TOKEN_LEN;
 pub use inspect::{UnverifiedToken, decode_unverified};
+#[cfg(all(unix, feature = "os"))]
 pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
+pub use ring_json::{MAX_RING_JSON_LEN, RingJsonError};
 pub use verify::{DEFAULT_LEEWAY, TokenBuffer, VerifiedToken, Verifier, VerifyError};
 
 /// The README's examples compile and run as doctests, so the README stays true.

@@ -91,7 +91,10 @@ async fn cross_site_bearer_and_anonymous_requests_get_no_token() {
     // A bearer token cannot renew itself.
     let same_origin = ("sec-fetch-site", "same-origin");
     // Saying nothing of its origin is not enough (curl with a stolen cookie).
-    assert_eq!(post_token(&server, &[("cookie", &cookie)]).await.status(), 403);
+    assert_eq!(
+        post_token(&server, &[("cookie", &cookie)]).await.status(),
+        403
+    );
     let body: Value = post_token(&server, &[("cookie", &cookie), same_origin])
         .await
         .json()

@@ -1,0 +1,190 @@
+//! The encapsulated-token verifier for JavaScript: Node services and CDN
+//! workers verify tokens offline, with the same core as a Rust instance.
+//!
+//! `new Verifier(ringJson, { audience, leewaySeconds, maxLength })` and
+//! `verifier.verify(token, nowUnixSeconds)`; `wasm/README.md` documents the
+//! API with its TypeScript types. The time is the caller's: WebAssembly has
+//! no clock of its own, and a worker's clock is `Date.now()`.
+//!
+//! Only the JavaScript glue lives here; every rule is the core's.
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use encapsulated_token::{KeyRing, TokenBuffer, VerifyError};
+use js_sys::{Array, Error, Object, Reflect};
+use time::OffsetDateTime;
+use wasm_bindgen::prelude::*;
+
+/// The option names `new Verifier` understands; any other is refused, so a
+/// misspelt option never silently falls back to a default.
+const OPTIONS: [&str; 3] = ["audience", "leewaySeconds", "maxLength"];
+
+/// A verifier holding a key ring (from `etoken key export`), an expected
+/// audience, a clock-skew leeway and a length bound.
+#[wasm_bindgen]
+pub struct Verifier {
+    inner: encapsulated_token::Verifier,
+    /// Reused by every call: decoding needs no allocation.
+    buffer: TokenBuffer,
+}
+
+#[wasm_bindgen]
+impl Verifier {
+    /// Reads the ring document and the options; throws an `Error` with
+    /// `reason` `"invalid_ring"` or `"invalid_options"`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(ring_json: &str, options: Option<Object>) -> Result<Verifier, JsValue> {
+        let ring = KeyRing::from_ring_json(ring_json.as_bytes())
+            .map_err(|e| refusal("invalid_ring", &e.to_string()))?;
+        let mut inner = encapsulated_token::Verifier::new(ring);
+        if let Some(options) = options {
+            inner = configure(inner, &options)?;
+        }
+        Ok(Verifier {
+            inner,
+            buffer: TokenBuffer::new(),
+        })
+    }
+
+    /// Verifies `token` as of `nowUnixSeconds` (whole seconds; pass
+    /// `Math.floor(Date.now() / 1000)`). Returns the claims, or throws an
+    /// `Error` whose `reason` is the refusal kind (`bad_tag`, `expired`,
+    /// `malformed`, ...), with `position` for `malformed`.
+    pub fn verify(&mut self, token: &str, now_unix_seconds: f64) -> Result<Object, JsValue> {
+        let now = instant(now_unix_seconds)?;
+        match self.inner.verify_in_at(token, now, &mut self.buffer) {
+            Ok(verified) => {
+                let attributes = Object::new();
+                for (name, value) in verified.attributes() {
+                    set(&attributes, name, &value.into());
+                }
+                let claims = Object::new();
+                set(&claims, "subject", &verified.subject().into());
+                set(
+                    &claims,
+                    "audience",
+                    &verified.audience().map_or(JsValue::NULL, JsValue::from),
+                );
+                set(&claims, "issuedAt", &seconds(verified.issued_at()));
+                set(&claims, "expiresAt", &seconds(verified.expires_at()));
+                set(
+                    &claims,
+                    "sessionStartedAt",
+                    &seconds(verified.session_started_at()),
+                );
+                set(&claims, "tokenId", &verified.token_id().to_string().into());
+                set(&claims, "keyId", &verified.key_id().to_string().into());
+                set(&claims, "attributes", &attributes);
+                Ok(claims)
+            }
+            Err(e) => Err(verify_refusal(&e)),
+        }
+    }
+
+    /// The ids of the ring's keys (8 hex digits each), active key first.
+    #[wasm_bindgen(getter, js_name = keyIds)]
+    pub fn key_ids(&self) -> Array {
+        let ring = self.inner.ring();
+        let active = ring.active().id();
+        let ids = Array::new();
+        ids.push(&active.to_string().into());
+        for key in ring.keys().filter(|k| k.id() != active) {
+            ids.push(&key.id().to_string().into());
+        }
+        ids
+    }
+}
+
+fn configure(
+    mut verifier: encapsulated_token::Verifier,
+    options: &Object,
+) -> Result<encapsulated_token::Verifier, JsValue> {
+    let invalid = |message: String| refusal("invalid_options", &message);
+    for name in Object::keys(options).iter() {
+        let name = name.as_string().unwrap_or_default();
+        if !OPTIONS.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "unknown option {name:?}: the options are audience, leewaySeconds and maxLength"
+            )));
+        }
+    }
+    let audience = get(options, "audience");
+    if !audience.is_undefined() && !audience.is_null() {
+        let Some(audience) = audience.as_string() else {
+            return Err(invalid("audience must be a string, null or absent".into()));
+        };
+        verifier = verifier.with_audience(audience);
+    }
+    if let Some(leeway) = whole_number(options, "leewaySeconds").map_err(invalid)? {
+        verifier = verifier.with_leeway(Duration::from_secs(leeway));
+    }
+    if let Some(max) = whole_number(options, "maxLength").map_err(invalid)? {
+        verifier = verifier.with_max_len(usize::try_from(max).unwrap_or(usize::MAX));
+    }
+    Ok(verifier)
+}
+
+/// A non-negative whole number option, or `None` when absent.
+fn whole_number(options: &Object, name: &str) -> Result<Option<u64>, String> {
+    let value = get(options, name);
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        // 2^53: every whole number below it is exact in a double.
+        Some(n) if n.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&n) => {
+            Ok(Some(n as u64))
+        }
+        _ => Err(format!("{name} must be a whole number of 0 or more")),
+    }
+}
+
+/// The instant a caller's Unix seconds name; throws `invalid_time` for a
+/// fraction, a non-number or a time outside years -9999..=9999.
+fn instant(unix_seconds: f64) -> Result<OffsetDateTime, JsValue> {
+    let refused = || {
+        refusal(
+            "invalid_time",
+            &format!(
+                "the time must be whole Unix seconds, such as Math.floor(Date.now() / 1000); got {unix_seconds}"
+            ),
+        )
+    };
+    if !unix_seconds.is_finite() || unix_seconds.fract() != 0.0 || unix_seconds.abs() > 1e15 {
+        return Err(refused());
+    }
+    OffsetDateTime::from_unix_timestamp(unix_seconds as i64).map_err(|_| refused())
+}
+
+fn seconds(t: OffsetDateTime) -> JsValue {
+    // Token times are at most 253402300799, exact in a double.
+    JsValue::from(t.unix_timestamp() as f64)
+}
+
+fn verify_refusal(e: &VerifyError) -> JsValue {
+    let error = refusal(e.kind(), &e.to_string());
+    let position = match e {
+        VerifyError::Malformed { position, .. } => JsValue::from(*position as f64),
+        _ => JsValue::NULL,
+    };
+    set(error.unchecked_ref(), "position", &position);
+    error
+}
+
+/// An `Error` with `message` and a machine-readable `reason`.
+fn refusal(reason: &str, message: &str) -> JsValue {
+    let error = Error::new(message);
+    set(&error, "reason", &reason.into());
+    error.into()
+}
+
+fn get(object: &Object, name: &str) -> JsValue {
+    // Reading a property of a plain object does not throw.
+    Reflect::get(object, &name.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(object: &Object, name: &str, value: &JsValue) {
+    // Defining a property on an object we created does not fail.
+    let _ = Reflect::set(object, &name.into(), value);
+}
