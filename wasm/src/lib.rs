@@ -20,6 +20,43 @@ use wasm_bindgen::prelude::*;
 /// misspelt option never silently falls back to a default.
 const OPTIONS: [&str; 3] = ["audience", "leewaySeconds", "maxLength"];
 
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Options of `new Verifier`; any other name is refused. */
+export interface VerifierOptions {
+  /** The audience tokens must carry; absent or null: tokens must carry none. */
+  audience?: string | null;
+  /** Clock skew allowed at both ends of a token's life, seconds (default 30). */
+  leewaySeconds?: number;
+  /** Longest token accepted, in bytes (default and maximum 1024). */
+  maxLength?: number;
+}
+
+/** What a valid token says. Times are Unix seconds. */
+export interface Claims {
+  subject: string;
+  audience: string | null;
+  issuedAt: number;
+  expiresAt: number;
+  sessionStartedAt: number;
+  /** 32 lowercase hex digits. */
+  tokenId: string;
+  /** The key that signed it: 8 lowercase hex digits. */
+  keyId: string;
+  attributes: Record<string, string>;
+}
+
+/** What `verify` and `new Verifier` throw. */
+export interface VerifyError extends Error {
+  reason:
+    | "too_long" | "malformed" | "unsupported_version" | "unknown_key_id" | "bad_tag"
+    | "expired" | "not_yet_valid" | "wrong_audience"
+    | "invalid_time" | "invalid_ring" | "invalid_options";
+  /** For `malformed`: the byte of the token where the problem starts; else null. */
+  position?: number | null;
+}
+"#;
+
 /// A verifier holding a key ring (from `etoken key export`), an expected
 /// audience, a clock-skew leeway and a length bound.
 #[wasm_bindgen]
@@ -34,7 +71,10 @@ impl Verifier {
     /// Reads the ring document and the options; throws an `Error` with
     /// `reason` `"invalid_ring"` or `"invalid_options"`.
     #[wasm_bindgen(constructor)]
-    pub fn new(ring_json: &str, options: Option<Object>) -> Result<Verifier, JsValue> {
+    pub fn new(
+        ring_json: &str,
+        #[wasm_bindgen(unchecked_param_type = "VerifierOptions")] options: Option<Object>,
+    ) -> Result<Verifier, JsValue> {
         let ring = KeyRing::from_ring_json(ring_json.as_bytes())
             .map_err(|e| refusal("invalid_ring", &e.to_string()))?;
         let mut inner = encapsulated_token::Verifier::new(ring);
@@ -51,6 +91,7 @@ impl Verifier {
     /// `Math.floor(Date.now() / 1000)`). Returns the claims, or throws an
     /// `Error` whose `reason` is the refusal kind (`bad_tag`, `expired`,
     /// `malformed`, ...), with `position` for `malformed`.
+    #[wasm_bindgen(unchecked_return_type = "Claims")]
     pub fn verify(&mut self, token: &str, now_unix_seconds: f64) -> Result<Object, JsValue> {
         let now = instant(now_unix_seconds)?;
         match self.inner.verify_in_at(token, now, &mut self.buffer) {
@@ -83,7 +124,7 @@ impl Verifier {
     }
 
     /// The ids of the ring's keys (8 hex digits each), active key first.
-    #[wasm_bindgen(getter, js_name = keyIds)]
+    #[wasm_bindgen(getter, js_name = keyIds, unchecked_return_type = "string[]")]
     pub fn key_ids(&self) -> Array {
         let ring = self.inner.ring();
         let active = ring.active().id();
