@@ -28,22 +28,22 @@ fi
 cargo build --quiet -p encapsulated-token-wasm --profile wasm --target "$target"
 module="$root/target/$target/wasm/encapsulated_token_wasm.wasm"
 
-rm -rf "$here/pkg/node" "$here/pkg/web"
-wasm-bindgen --target nodejs --out-dir "$here/pkg/node" --out-name encapsulated_token "$module"
-wasm-bindgen --target web --out-dir "$here/pkg/web" --out-name encapsulated_token "$module"
-
+# wasm-opt before wasm-bindgen: Debian's binaryen (108) corrupts the
+# externref table wasm-bindgen adds, so it shrinks Rust's output and
+# wasm-bindgen runs last. Rust's wasm32 target emits these proposals by
+# default; binaryen must be told it may keep them.
 if command -v wasm-opt >/dev/null 2>&1; then
-    for out in "$here"/pkg/node/encapsulated_token_bg.wasm "$here"/pkg/web/encapsulated_token_bg.wasm; do
-        # Rust's wasm32 target emits these proposals by default; binaryen
-        # must be told it may keep them.
-        wasm-opt -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-            --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-            -o "$out.opt" "$out"
-        mv "$out.opt" "$out"
-    done
+    wasm-opt -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+        --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+        --strip-debug --strip-producers -o "${module%.wasm}.opt.wasm" "$module"
+    module="${module%.wasm}.opt.wasm"
 else
     echo "build.sh: wasm-opt not found (Debian package binaryen): the module is not shrunk"
 fi
+
+rm -rf "$here/pkg/node" "$here/pkg/web"
+wasm-bindgen --target nodejs --out-dir "$here/pkg/node" --out-name encapsulated_token "$module"
+wasm-bindgen --target web --out-dir "$here/pkg/web" --out-name encapsulated_token "$module"
 
 # Node reads pkg/node/package.json; `"type": "commonjs"` keeps the glue
 # CommonJS whatever a parent package.json says.

@@ -41,7 +41,9 @@ test('a token etoken minted verifies with the ring etoken exported', () => {
   assert.equal(claims.audience, 'publish');
   assert.deepEqual(claims.attributes, { role: 'editor' });
   assert.equal(claims.keyId, inspected.key_id);
-  assert.equal(claims.tokenId, inspected.claims.token_id);
+  assert.equal(claims.tokenId, inspected.token_id);
+  assert.equal(claims.issuedAt, inspected.issued_at);
+  assert.equal(claims.expiresAt, inspected.expires_at);
   assert.equal(claims.expiresAt - claims.issuedAt, 3600);
   assert.equal(claims.sessionStartedAt, claims.issuedAt);
 });
