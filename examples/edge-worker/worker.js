@@ -8,7 +8,8 @@
 // Bindings (config.capnp): ORIGIN, the origin service; ETOKEN_RING, the ring
 // document of `etoken key export` (a secret); AUDIENCE, LEEWAY_SECONDS,
 // LOGIN_PATH, optional.
-import { parse as parseCookies } from 'cookie';
+import cookie from 'cookie'; // jshttp's parser, a CommonJS module: its exports are the default
+
 import { initSync, Verifier } from './encapsulated_token.js';
 import wasmModule from './encapsulated_token_bg.wasm';
 
@@ -36,7 +37,7 @@ function loginCookies(header) {
   if (!header) return [];
   return header
     .split(';')
-    .map((pair) => parseCookies(pair))
+    .map((pair) => cookie.parse(pair))
     .filter((parsed) => Object.hasOwn(parsed, COOKIE))
     .map((parsed) => parsed[COOKIE]);
 }
