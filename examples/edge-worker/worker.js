@@ -8,8 +8,8 @@
 // Bindings (config.capnp): ORIGIN, the origin service; ETOKEN_RING, the ring
 // document of `etoken key export` (a secret); AUDIENCE, LEEWAY_SECONDS,
 // LOGIN_PATH, optional.
-import cookie from 'cookie'; // jshttp's parser, a CommonJS module: its exports are the default
-
+// jshttp's parser; a CommonJS module, so its exports are the default.
+import cookie from 'cookie';
 import { initSync, Verifier } from './encapsulated_token.js';
 import wasmModule from './encapsulated_token_bg.wasm';
 

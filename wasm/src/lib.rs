@@ -187,9 +187,10 @@ fn instant(unix_seconds: f64) -> Result<OffsetDateTime, JsValue> {
     let refused = || {
         refusal(
             "invalid_time",
-            &format!(
-                "the time must be whole Unix seconds, such as Math.floor(Date.now() / 1000); got {unix_seconds}"
-            ),
+            // No float in the text: formatting one would double the module's size
+            // of number formatting for an error message.
+            "the time must be whole Unix seconds between years -9999 and 9999, \
+             such as Math.floor(Date.now() / 1000)",
         )
     };
     if !unix_seconds.is_finite() || unix_seconds.fract() != 0.0 || unix_seconds.abs() > 1e15 {
