@@ -57,6 +57,13 @@ export interface VerifyError extends Error {
 }
 "#;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The options object, typed `VerifierOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "VerifierOptions")]
+    pub type Options;
+}
+
 /// A verifier holding a key ring (from `etoken key export`), an expected
 /// audience, a clock-skew leeway and a length bound.
 #[wasm_bindgen]
@@ -71,15 +78,12 @@ impl Verifier {
     /// Reads the ring document and the options; throws an `Error` with
     /// `reason` `"invalid_ring"` or `"invalid_options"`.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        ring_json: &str,
-        #[wasm_bindgen(unchecked_param_type = "VerifierOptions")] options: Option<Object>,
-    ) -> Result<Verifier, JsValue> {
+    pub fn new(ring_json: &str, options: Option<Options>) -> Result<Verifier, JsValue> {
         let ring = KeyRing::from_ring_json(ring_json.as_bytes())
             .map_err(|e| refusal("invalid_ring", &e.to_string()))?;
         let mut inner = encapsulated_token::Verifier::new(ring);
         if let Some(options) = options {
-            inner = configure(inner, &options)?;
+            inner = configure(inner, options.unchecked_ref())?;
         }
         Ok(Verifier {
             inner,
@@ -87,13 +91,13 @@ impl Verifier {
         })
     }
 
-    /// Verifies `token` as of `nowUnixSeconds` (whole seconds; pass
+    /// Verifies `token` as of `now`, in Unix seconds (whole seconds; pass
     /// `Math.floor(Date.now() / 1000)`). Returns the claims, or throws an
     /// `Error` whose `reason` is the refusal kind (`bad_tag`, `expired`,
     /// `malformed`, ...), with `position` for `malformed`.
     #[wasm_bindgen(unchecked_return_type = "Claims")]
-    pub fn verify(&mut self, token: &str, now_unix_seconds: f64) -> Result<Object, JsValue> {
-        let now = instant(now_unix_seconds)?;
+    pub fn verify(&mut self, token: &str, now: f64) -> Result<Object, JsValue> {
+        let now = instant(now)?;
         match self.inner.verify_in_at(token, now, &mut self.buffer) {
             Ok(verified) => {
                 let attributes = Object::new();
