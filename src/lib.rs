@@ -31,6 +31,13 @@
 //!
 //! The wire format is specified in `docs/FORMAT.md`; [`format`](mod@format) holds its
 //! constants and bounds.
+//!
+//! Feature `os` (default): the operating system's random generator
+//! (`Key::generate`, `TokenId::random`, `Claims::new`), its clock
+//! (`Verifier::verify`, `Verifier::verify_in`) and its files (`KeyRing::load`,
+//! `KeyRing::store`). Without it the crate still mints and verifies with keys,
+//! ids and times the caller supplies (`Verifier::verify_in_at`,
+//! `KeyRing::from_ring_json`), which is what `wasm32-unknown-unknown` can do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
