@@ -26,7 +26,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
 fi
 
 cargo build --quiet -p encapsulated-token-wasm --profile wasm --target "$target"
-module="$root/target/$target/wasm/encapsulated_token_wasm.wasm"
+module="${CARGO_TARGET_DIR:-$root/target}/$target/wasm/encapsulated_token_wasm.wasm"
 
 # wasm-opt before wasm-bindgen: Debian's binaryen (108) corrupts the
 # externref table wasm-bindgen adds, so it shrinks Rust's output and

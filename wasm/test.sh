@@ -16,7 +16,7 @@ if ! command -v wasm-opt >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
 fi
 wasm/build.sh
 cargo build --quiet -p etoken
-export ETOKEN="$root/target/debug/etoken"
+export ETOKEN="${CARGO_TARGET_DIR:-$root/target}/debug/etoken"
 node --test wasm/tests/
 cd examples/edge-worker
 [ -x node_modules/.bin/workerd ] || npm ci --no-audit --no-fund --loglevel=error
