@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "os")]
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
@@ -29,6 +30,7 @@ impl TokenId {
     /// use encapsulated_token::TokenId;
     /// assert_ne!(TokenId::random(), TokenId::random());
     /// ```
+    #[cfg(feature = "os")]
     pub fn random() -> Self {
         let mut bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut bytes);
@@ -189,6 +191,7 @@ impl Claims {
     /// assert_eq!(claims.subject, "alice");
     /// assert_eq!(claims.issued_at.nanosecond(), 0);
     /// ```
+    #[cfg(feature = "os")]
     pub fn new(subject: impl Into<String>, lifetime: std::time::Duration) -> Self {
         let now = OffsetDateTime::now_utc();
         let issued_at = now - time::Duration::nanoseconds(i64::from(now.nanosecond()));

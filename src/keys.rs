@@ -5,7 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+#[cfg(feature = "os")]
 use rand::TryRng;
+#[cfg(feature = "os")]
 use rand::rngs::SysRng;
 use time::OffsetDateTime;
 use zeroize::Zeroize;
@@ -183,6 +185,7 @@ impl Key {
     /// let (a, b) = (Key::generate().unwrap(), Key::generate().unwrap());
     /// assert_ne!(a.fingerprint(), b.fingerprint());
     /// ```
+    #[cfg(feature = "os")]
     pub fn generate() -> Result<Self, KeyError> {
         let mut id = [0u8; KEY_ID_LEN];
         let rng_failed = |e: rand::rngs::SysError| KeyError::Random {

@@ -31,10 +31,18 @@
 //!
 //! The wire format is specified in `docs/FORMAT.md`; [`format`](mod@format) holds its
 //! constants and bounds.
+//!
+//! Feature `os` (default): the operating system's random generator
+//! (`Key::generate`, `TokenId::random`, `Claims::new`), its clock
+//! (`Verifier::verify`, `Verifier::verify_in`) and its files (`KeyRing::load`,
+//! `KeyRing::store`). Without it the crate still mints and verifies with keys,
+//! ids and times the caller supplies (`Verifier::verify_in_at`,
+//! `KeyRing::from_ring_json`), which is what `wasm32-unknown-unknown` can do.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod claims;
+#[cfg(feature = "os")]
 mod clock;
 #[cfg(feature = "redis")]
 pub mod directory;
@@ -42,19 +50,25 @@ pub mod format;
 #[cfg(feature = "tower")]
 pub mod handler;
 mod inspect;
+#[cfg(all(unix, feature = "os"))]
 mod key_dir;
 mod keys;
 mod mac;
 mod mint;
+mod ring_json;
+#[cfg(unix)]
 mod trusted_file;
 mod verify;
 
 pub use claims::{Claims, ParseHexError, TokenId};
 pub use format::MAX_TOKEN_LEN;
 pub use inspect::{UnverifiedToken, decode_unverified};
+#[cfg(all(unix, feature = "os"))]
 pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
+pub use ring_json::{MAX_RING_JSON_LEN, RingJsonError};
+#[cfg(unix)]
 pub use trusted_file::{Access, open_trusted_dir, read_trusted_file};
 pub use verify::{DEFAULT_LEEWAY, TokenBuffer, VerifiedToken, Verifier, VerifyError};
 

@@ -5,16 +5,22 @@
 
 use std::borrow::Borrow;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+use std::sync::LazyLock;
+use std::time::Duration;
+#[cfg(feature = "os")]
+use std::time::SystemTime;
 
 use base64::Engine;
-use base64::engine::Simd;
-use base64::engine::general_purpose::NO_PAD;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::claims::{Claims, TokenId};
+#[cfg(feature = "os")]
 use crate::clock::unix_seconds;
 use crate::format::unix_time;
 use crate::format::{
@@ -166,6 +172,7 @@ impl Verifier {
     /// let verifier = Verifier::new(KeyRing::new(Key::generate().unwrap()));
     /// assert!(matches!(verifier.verify("hello"), Err(VerifyError::Malformed { .. })));
     /// ```
+    #[cfg(feature = "os")]
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
         let mut buffer = TokenBuffer::new();
         Ok(self.verify_in(token, &mut buffer)?.into_owned())
@@ -213,6 +220,7 @@ impl Verifier {
     ///     assert_eq!(verified.subject(), "alice");
     /// }
     /// ```
+    #[cfg(feature = "os")]
     pub fn verify_in<'b>(
         &self,
         token: &str,
@@ -349,7 +357,18 @@ fn tags_match(expected: &[u8; TAG_LEN], tag: &[u8]) -> bool {
 /// (its `simd-unsafe` feature), the one place attacker bytes meet it: kept
 /// because it saves about 20 % of a whole verify (`benches/README.md`), and
 /// fuzzed against the scalar engine (`fuzz/fuzz_targets/base64_simd.rs`).
-static BASE64URL: LazyLock<Simd> = LazyLock::new(|| Simd::url_safe(NO_PAD));
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+static BASE64URL: LazyLock<base64::engine::Simd> =
+    LazyLock::new(|| base64::engine::Simd::url_safe(base64::engine::general_purpose::NO_PAD));
+/// Elsewhere (WebAssembly), the scalar engine with the same rules.
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
+static BASE64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A decoded body, split into its parts.
 pub(crate) struct Body<'b> {

@@ -636,3 +636,66 @@ fn help_lists_every_subcommand() {
     }
     fails(&["frobnicate"], "", 2, "unrecognized subcommand");
 }
+
+#[test]
+fn key_export_writes_the_ring_document_privately_and_never_to_a_terminal() {
+    use encapsulated_token::KeyRing;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keys");
+    ok(&["key", "init", "--dir", s(&dir)]);
+    ok(&["key", "add", "--dir", s(&dir)]);
+    let ring = KeyRing::load(&dir).unwrap();
+
+    // --out: mode 0600, the whole ring with its active key, no temporary left.
+    let file = tmp.path().join("ring-export.json");
+    let out = etoken(&["key", "export", "--dir", s(&dir), "--out", s(&file)], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing on stdout with --out");
+    assert!(stderr(&out).contains("2 key(s)"), "{}", stderr(&out));
+    assert_eq!(mode(&file), 0o600);
+    let written = fs::read(&file).unwrap();
+    assert_eq!(KeyRing::from_ring_json(&written).unwrap(), ring);
+    assert_eq!(names(tmp.path()), vec!["keys", "ring-export.json"]);
+
+    // A pipe gets the same document; a second export overwrites the first.
+    let piped = ok(&["key", "export", "--dir", s(&dir)]);
+    assert_eq!(piped.as_bytes(), written.as_slice());
+    ok(&[
+        "key",
+        "promote",
+        "--dir",
+        s(&dir),
+        &ring
+            .keys()
+            .find(|k| !ring.is_active(k.id()))
+            .unwrap()
+            .id()
+            .to_string(),
+    ]);
+    ok(&["key", "export", "--dir", s(&dir), "--out", s(&file)]);
+    assert_eq!(
+        KeyRing::from_ring_json(&fs::read(&file).unwrap()).unwrap(),
+        KeyRing::load(&dir).unwrap()
+    );
+
+    // A terminal (a pseudo-terminal from util-linux's `script`) gets a
+    // refusal and not one secret.
+    let document: Value = serde_json::from_slice(&written).unwrap();
+    let command = format!(
+        "{} key export --dir {}",
+        env!("CARGO_BIN_EXE_etoken"),
+        s(&dir)
+    );
+    let screen = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("ETOKEN_KEYS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let shown = String::from_utf8_lossy(&screen.stdout);
+    assert_eq!(screen.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("not printed to a terminal"), "{shown}");
+    for key in document["keys"].as_array().unwrap() {
+        assert!(!shown.contains(key["secret"].as_str().unwrap()), "{shown}");
+    }
+}

@@ -2,7 +2,7 @@
 //! and what operators compare across instances.
 
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -63,6 +63,16 @@ pub enum KeyCommand {
         /// One key's id; without it, the whole ring.
         kid: Option<String>,
     },
+    /// Print the ring as one JSON document (every key that verifies, and
+    /// the active one) for a secret store, where the WebAssembly verifier
+    /// reads it. It holds every secret, so it is never printed to a terminal.
+    Export {
+        #[command(flatten)]
+        dir: KeyDirArg,
+        /// Write the document to FILE (mode 0600, atomically) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Runs one `etoken key` command.
@@ -74,6 +84,7 @@ pub fn run(command: KeyCommand) -> Result<(), String> {
         KeyCommand::Retire { dir, kid } => retire(&dir.dir, &kid),
         KeyCommand::List { dir, json } => list(&dir.dir, json),
         KeyCommand::Fingerprint { dir, kid } => fingerprint(&dir.dir, kid.as_deref()),
+        KeyCommand::Export { dir, out } => export(&dir.dir, out.as_deref()),
     }
 }
 
@@ -219,6 +230,42 @@ fn fingerprint(dir: &Path, kid: Option<&str>) -> Result<(), String> {
             println!("{}", key.fingerprint());
         }
         None => println!("{}", ring_fingerprint(&ring)),
+    }
+    Ok(())
+}
+
+/// `key export`: the ring document, to a file or down a pipe, never onto a
+/// screen (where it would stay in a scrollback or a screen recording).
+fn export(dir: &Path, out: Option<&Path>) -> Result<(), String> {
+    let ring = open_ring(dir)?;
+    let text = ring.to_ring_json();
+    let summary = format!(
+        "{} key(s), active {}, ring {}",
+        ring.len(),
+        ring.active().id(),
+        ring_fingerprint(&ring)
+    );
+    match out {
+        Some(out) => {
+            encapsulated_token::write_file_atomically(out, text.as_bytes())
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            eprintln!("exported {summary} to {}", out.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.is_terminal() {
+                return Err(
+                    "the ring document holds every secret of the ring, so it is not printed \
+                     to a terminal: pipe it into your secret store's command, or use --out FILE"
+                        .into(),
+                );
+            }
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("stdout: {e}"))?;
+            eprintln!("exported {summary}");
+        }
     }
     Ok(())
 }
