@@ -117,7 +117,22 @@ async fn metrics_count_authentications_logins_exchanges_reloads_and_time_routes(
     );
     server.signal("HUP");
     server.wait_for_log("SIGHUP");
-    server.wait_for_log("services");
+    // The reload checks the three sources one after the other: wait until
+    // the last one is counted before reading the figures.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while !get(&metrics, &[])
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"etoken_reloads_total{source="services",outcome="ok"}"#)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the services reload is counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The public port does not serve them.
     assert_eq!(get(&server.url("/metrics"), &[]).await.status(), 404);
