@@ -874,10 +874,7 @@ async fn key_rotation_swaps_the_ring_and_moves_sessions_to_the_new_key() {
 async fn clock_offset_models_a_skewed_instance() {
     let auth = authenticator();
     let token = auth.mint(&auth.claims_for("alice")).unwrap();
-    let skewed = |offset| {
-        let config = config().with_clock_offset(offset);
-        Authenticator::new(auth.ring(), config, users()).unwrap()
-    };
+    let skewed = |offset| later(auth.ring(), config(), offset);
     // 10 s behind: within the 30 s leeway.
     let slightly = skewed(time::Duration::seconds(-10));
     let h = Harness::start(Transport::Tcp, &slightly).await;

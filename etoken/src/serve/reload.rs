@@ -11,9 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use encapsulated_token::KeyRing;
-use encapsulated_token::handler::{
-    Authenticator, DirectoryError, Session, Standing, UserDirectory,
-};
+use encapsulated_token::handler::Authenticator;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::signal::unix::Signal;
@@ -25,10 +23,11 @@ use super::metrics::Metrics;
 use crate::keydir::{describe, open_ring};
 use crate::users::{Users, check_record};
 
-/// The users of this instance, shared with the request handlers: the
-/// authenticator's user directory (a token's subject exists here iff the
-/// directory lists it) and the login form's password check. Filled from the
-/// users file (reloaded here) or from Redis (followed by the library's
+/// The users of this instance, shared with the request handlers: what the
+/// authenticator's [`Directory`](super::directory::Directory) asks (a
+/// token's subject exists here iff the directory lists it) and the login
+/// form's password check. Filled from the users file (reloaded here) or
+/// from Redis (followed by the library's
 /// [`Follower`](encapsulated_token::directory::Follower)).
 #[derive(Clone)]
 pub struct LiveUsers(Arc<UserSnapshot>);
@@ -53,12 +52,6 @@ impl LiveUsers {
                 .records()
                 .map(|(name, record)| (name.clone(), record.clone())),
         )
-    }
-}
-
-impl UserDirectory for LiveUsers {
-    async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Ok(self.0.standing_of(session))
     }
 }
 
