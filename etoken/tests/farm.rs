@@ -319,6 +319,12 @@ async fn clock_skew(root: &Path, behind: &Server, cookies: &[&str], fresh_bearer
 /// instance after that one reload (pub-3's clock runs 20 s behind, within
 /// the leeway), and a new login works at once on each.
 async fn logout_everywhere(root: &Path, names: &[&str], live: &[&Server], cookies: &[&str]) {
+    // Counted before the copy: an instance's own poll may see the new file
+    // before its SIGHUP does.
+    let before: Vec<usize> = live
+        .iter()
+        .map(|server| server.count_log("users file changed"))
+        .collect();
     etoken_ok(
         root,
         &[
@@ -336,8 +342,7 @@ async fn logout_everywhere(root: &Path, names: &[&str], live: &[&Server], cookie
             &root.join(name).join("users.json"),
         );
     }
-    for server in live {
-        let before = server.count_log("users file changed");
+    for (server, before) in live.iter().zip(before) {
         server.signal("HUP");
         server.wait_for_logs("users file changed", before + 1);
         for cookie in cookies {
