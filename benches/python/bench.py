@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import importlib.util
+from importlib.metadata import version
 import json
 import pathlib
 import platform
@@ -115,7 +116,7 @@ def main(argv: list[str]) -> int:
     results = {name: median_seconds(f) for name, f in candidates().items()}
     ours = results["encapsulated_token (this binding)"]
     print(f"Python {platform.python_version()}, {platform.machine()}, "
-          f"PyJWT {jwt.__version__}, itsdangerous {getattr(itsdangerous, '__version__', '?')}")
+          f"PyJWT {version('PyJWT')}, itsdangerous {version('itsdangerous')}")
     print()
     print("| candidate | median per call | binding is faster by |")
     print("|---|---:|---:|")
