@@ -3,10 +3,10 @@
 //! proxies to a second server of its own that echoes the `X-Auth-User` it
 //! received and logs every request it sees.
 //!
-//! The module must be built first (`contrib/nginx-module/build.sh`);
-//! without it this test fails, it never skips. Work in progress: it has not
-//! run green yet, so it is ignored and `.ci/run` does not build the module
-//! (see contrib/nginx-module/README.md).
+//! The module must be built first (`contrib/nginx-module/build.sh`;
+//! `scripts/test` runs it and sets `ETOKEN_REQUIRE_NGINX_MODULE`, so CI
+//! always runs these tests). Without the module and without that variable
+//! the tests say loudly that they skipped.
 
 mod support;
 
@@ -14,20 +14,33 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::{etoken_ok, setup};
 
-fn module_path() -> PathBuf {
+/// The built module, or `None` (with a loud message) when it is absent
+/// and `ETOKEN_REQUIRE_NGINX_MODULE` is unset; absent and required fails.
+fn module_path() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../contrib/nginx-module/ngx_http_etoken_module.so");
+    if path.exists() {
+        return Some(path.canonicalize().unwrap());
+    }
     assert!(
-        path.exists(),
-        "{} is missing: run contrib/nginx-module/build.sh first (.ci/run does)",
+        std::env::var_os("ETOKEN_REQUIRE_NGINX_MODULE").is_none(),
+        "{} is missing and ETOKEN_REQUIRE_NGINX_MODULE is set: \
+         run contrib/nginx-module/build.sh (scripts/test does)",
         path.display()
     );
-    path.canonicalize().unwrap()
+    eprintln!(
+        "\n*** SKIPPED: {} is missing. Run contrib/nginx-module/build.sh \
+         (scripts/test does, and sets ETOKEN_REQUIRE_NGINX_MODULE so CI never skips). ***\n",
+        path.display()
+    );
+    None
 }
 
 fn free_port() -> u16 {
@@ -38,7 +51,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// nginx with the module, in its own prefix directory; killed when dropped.
+/// nginx with the module, in its own prefix directory; stopped when dropped.
 struct Nginx {
     child: Child,
     front: u16,
@@ -46,7 +59,9 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(root: &Path) -> Nginx {
+    /// nginx loading `module`, reading `ROOT/ring.json` (and, under
+    /// `/users/`, `ROOT/users.json`), in front of an upstream of its own.
+    fn start(root: &Path, module: &Path) -> Nginx {
         let prefix = root.join("nginx");
         fs::create_dir_all(prefix.join("logs")).unwrap();
         let (front, back) = (free_port(), free_port());
@@ -59,7 +74,7 @@ daemon off;
 worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/logs/error.log info;
-events {{ worker_connections 64; }}
+events {{ worker_connections 256; }}
 http {{
     access_log off;
     client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;
@@ -89,7 +104,7 @@ http {{
     }}
 }}
 "#,
-            module = module_path().display(),
+            module = module.display(),
             p = prefix.display(),
             ring = ring.display(),
             users = users.display(),
@@ -100,7 +115,8 @@ http {{
             .arg(&prefix)
             .arg("-c")
             .arg(prefix.join("nginx.conf"))
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts");
         let nginx = Nginx {
@@ -124,6 +140,28 @@ http {{
         fs::read_to_string(self.prefix.join("logs/error.log")).unwrap_or_default()
     }
 
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.front)
+    }
+
+    /// `nginx -s reload`: new workers with the configuration read again,
+    /// the old ones finishing what they serve.
+    fn reload(&self) {
+        let output = Command::new(nginx_binary())
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg("-c")
+            .arg(self.prefix.join("nginx.conf"))
+            .args(["-s", "reload"])
+            .output()
+            .expect("nginx -s reload runs");
+        assert!(
+            output.status.success(),
+            "nginx -s reload: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Requests the upstream has seen so far.
     fn upstream_requests(&self) -> usize {
         fs::read_to_string(self.prefix.join("logs/upstream.log"))
@@ -139,10 +177,7 @@ http {{
         for (name, value) in headers {
             curl.arg("-H").arg(format!("{name}: {value}"));
         }
-        let output = curl
-            .arg(format!("http://127.0.0.1:{}{path}", self.front))
-            .output()
-            .expect("curl runs");
+        let output = curl.arg(self.url(path)).output().expect("curl runs");
         let text = String::from_utf8(output.stdout).unwrap();
         let (body, code) = text.rsplit_once('\n').unwrap();
         (code.parse().unwrap(), body.to_owned())
@@ -150,7 +185,19 @@ http {{
 }
 
 impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers (SIGKILL would
+    /// leave them running); SIGKILL only if it does not exit.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -177,9 +224,8 @@ fn mint(root: &Path, keys: &str, user: &str, ttl: &str, audience: &str) -> Strin
 }
 
 #[test]
-#[ignore = "work in progress: needs contrib/nginx-module/build.sh, not yet run green; \
-            `cargo test -p etoken --test nginx_module -- --ignored` after building"]
 fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
+    let Some(module) = module_path() else { return };
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path();
     setup(root, &["alice", "bob"]);
@@ -189,7 +235,7 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
         "",
     );
     etoken_ok(root, &["key", "init", "--dir", "foreign"], "");
-    let nginx = Nginx::start(root);
+    let nginx = Nginx::start(root, &module);
 
     let alice = mint(root, "keys", "alice", "1h", "farm");
     let cookie = format!("theme=dark; login-token={alice}");
@@ -231,7 +277,7 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
         (foreign.as_str(), "unknown_key_id"),
         (other_audience.as_str(), "wrong_audience"),
         (too_long.as_str(), "too_long"),
-        ("garbage", "unsupported_version"),
+        ("garbage", "malformed"),
     ];
     for (token, _) in &refused {
         let cookie = format!("login-token={token}");
@@ -283,4 +329,115 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
         nginx.get("/users/x", &[("Cookie", &cookie)]),
         (200, "user=alice".into())
     );
+}
+
+/// Clients hammering `url` with `headers` until `stop`: requests that got
+/// 200, and every other answer or error. A new connection per request, so
+/// a reload's closing of idle keep-alive connections (which clients retry)
+/// cannot hide or fake a refusal.
+fn load(
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            let (mut ok, mut failed) = (0usize, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let mut request = client.get(&url);
+                for (name, value) in &headers {
+                    request = request.header(*name, value);
+                }
+                match request.send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(r.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    })
+}
+
+#[test]
+fn a_key_rotation_with_the_ring_file_replaced_and_reloads_under_load_fails_no_request() {
+    let Some(module) = module_path() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    setup(root, &["alice"]);
+    let export = ["key", "export", "--dir", "keys", "--out", "ring.json"];
+    etoken_ok(root, &export, "");
+    let nginx = Nginx::start(root, &module);
+    let old = mint(root, "keys", "alice", "1h", "farm");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = [
+        load(
+            nginx.url("/page"),
+            vec![("cookie", format!("login-token={old}"))],
+            stop.clone(),
+        ),
+        load(
+            nginx.url("/page"),
+            vec![("authorization", format!("Bearer {old}"))],
+            stop.clone(),
+        ),
+    ];
+    sleep(Duration::from_millis(500));
+
+    // Phase 1: a new verify-only key; the ring file replaced, then reload.
+    etoken_ok(root, &["key", "add", "--dir", "keys"], "");
+    etoken_ok(root, &export, "");
+    nginx.reload();
+    sleep(Duration::from_millis(500));
+    // Phase 2: the new key mints; replaced again, reloaded again.
+    let listed = etoken_ok(root, &["key", "list", "--dir", "keys", "--json"], "");
+    let keys: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let new_key = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "verify-only")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    etoken_ok(root, &["key", "promote", "--dir", "keys", &new_key], "");
+    etoken_ok(root, &export, "");
+    sleep(Duration::from_millis(1200)); // the file alone is noticed within 1 s
+    let new = mint(root, "keys", "alice", "1h", "farm");
+    assert_eq!(
+        nginx.get("/page", &[("Authorization", &format!("Bearer {new}"))]),
+        (200, "user=alice".into()),
+        "the new key's token, before any reload: {}",
+        nginx.error_log()
+    );
+    nginx.reload();
+    sleep(Duration::from_millis(500));
+    assert_eq!(
+        nginx.get("/page", &[("Cookie", &format!("login-token={new}"))]),
+        (200, "user=alice".into())
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for client in clients {
+        let (o, f) = client.join().unwrap();
+        ok += o;
+        failed.extend(f);
+    }
+    println!(
+        "nginx module: rotation and two reloads: {ok} requests ok, {} failed",
+        failed.len()
+    );
+    assert!(failed.is_empty(), "no request fails: {failed:?}");
+    assert!(ok > 100, "under load: {ok}");
 }
