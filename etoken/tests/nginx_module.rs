@@ -82,11 +82,14 @@ http {{
     etoken_ring {ring};
     etoken_audience farm;
     etoken_leeway 0;
+    etoken_refresh on;
+    etoken_lifetime 3600;
     server {{
         listen 127.0.0.1:{front};
         location / {{
             etoken_require on;
             proxy_set_header X-Auth-User $etoken_user;
+            add_header Set-Cookie $etoken_set_cookie always;
             proxy_pass http://127.0.0.1:{back};
         }}
         location /users/ {{
@@ -168,6 +171,25 @@ http {{
             .unwrap_or_default()
             .lines()
             .count()
+    }
+
+    /// The `Set-Cookie` headers of GET `path` with `headers`.
+    fn set_cookies(&self, path: &str, headers: &[(&str, &str)]) -> Vec<String> {
+        let mut curl = Command::new("curl");
+        curl.args(["-s", "--noproxy", "*", "-o", "/dev/null", "-D", "-"]);
+        for (name, value) in headers {
+            curl.arg("-H").arg(format!("{name}: {value}"));
+        }
+        let output = curl.arg(self.url(path)).output().expect("curl runs");
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("set-cookie")
+                    .then(|| value.trim().to_owned())
+            })
+            .collect()
     }
 
     /// GET `path` with `headers`: status and body.
@@ -440,4 +462,75 @@ fn a_key_rotation_with_the_ring_file_replaced_and_reloads_under_load_fails_no_re
     );
     assert!(failed.is_empty(), "no request fails: {failed:?}");
     assert!(ok > 100, "under load: {ok}");
+}
+
+#[test]
+fn a_cookie_past_half_its_life_is_refreshed_with_a_token_etoken_verify_accepts() {
+    let Some(module) = module_path() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    setup(root, &["alice"]);
+    etoken_ok(
+        root,
+        &["key", "export", "--dir", "keys", "--out", "ring.json"],
+        "",
+    );
+    let nginx = Nginx::start(root, &module);
+
+    // A fresh token, and any bearer token, get no cookie.
+    let fresh = mint(root, "keys", "alice", "1h", "farm");
+    assert_eq!(
+        nginx.set_cookies("/page", &[("Cookie", &format!("login-token={fresh}"))]),
+        Vec::<String>::new()
+    );
+    let short = mint(root, "keys", "alice", "4s", "farm");
+    sleep(Duration::from_millis(2200));
+    assert_eq!(
+        nginx.set_cookies("/page", &[("Authorization", &format!("Bearer {short}"))]),
+        Vec::<String>::new()
+    );
+    let skip = [
+        ("Cookie", format!("login-token={short}")),
+        ("X-Token-Refresh", "skip".into()),
+    ];
+    let skip: Vec<(&str, &str)> = skip.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert_eq!(nginx.set_cookies("/page", &skip), Vec::<String>::new());
+
+    // Past half its life: renewed, same name and session, a full lifetime,
+    // the attributes `etoken serve` sets.
+    for name in ["login-token", "__Host-login-token"] {
+        let cookies = nginx.set_cookies("/page", &[("Cookie", &format!("{name}={short}"))]);
+        assert_eq!(cookies.len(), 1, "{name}: {}", nginx.error_log());
+        let cookie = cookie::Cookie::parse(cookies[0].clone()).unwrap();
+        assert_eq!(cookie.name(), name);
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(cookie.max_age(), Some(time::Duration::hours(1)));
+        let renewed = cookie.value();
+        assert_ne!(renewed, short);
+        let verified = etoken_ok(
+            root,
+            &["verify", "--keys", "keys", "--aud", "farm", renewed],
+            "",
+        );
+        let claims: serde_json::Value = serde_json::from_str(&verified).unwrap();
+        let original: serde_json::Value =
+            serde_json::from_str(&etoken_ok(root, &["inspect", &short], "")).unwrap();
+        assert_eq!(claims["verified"], true, "{verified}");
+        assert_eq!(claims["subject"], "alice", "{verified}");
+        assert_eq!(
+            claims["session_started_at"], original["session_started_at"],
+            "{verified} / {original}"
+        );
+        assert_eq!(
+            claims["expires_at"].as_i64().unwrap() - claims["issued_at"].as_i64().unwrap(),
+            3600
+        );
+        assert_eq!(
+            nginx.get("/page", &[("Cookie", &format!("login-token={renewed}"))]),
+            (200, "user=alice".into())
+        );
+    }
 }
