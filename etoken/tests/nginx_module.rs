@@ -43,6 +43,28 @@ fn module_path() -> Option<PathBuf> {
     None
 }
 
+/// Whether njs is here (the `njs` CLI and Debian's nginx module); when it
+/// is not, the same rule as for the native module: skip loudly unless
+/// `ETOKEN_REQUIRE_NGINX_MODULE` is set.
+fn njs_available() -> bool {
+    let cli = Command::new("njs")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if cli && Path::new(NJS_MODULE).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("ETOKEN_REQUIRE_NGINX_MODULE").is_none(),
+        "njs or {NJS_MODULE} is missing and ETOKEN_REQUIRE_NGINX_MODULE is set: \
+         apt-get install njs libnginx-mod-http-js (scripts/test does)"
+    );
+    eprintln!(
+        "\n*** SKIPPED: njs or {NJS_MODULE} is missing (apt-get install njs libnginx-mod-http-js). ***\n"
+    );
+    false
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -51,7 +73,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// nginx with the module, in its own prefix directory; stopped when dropped.
+/// Debian's njs module (libnginx-mod-http-js).
+const NJS_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_js_module.so";
+
+fn njs_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contrib/nginx-njs/etoken.js")
+        .canonicalize()
+        .unwrap()
+}
+
+/// What verifies tokens in nginx.
+enum Front {
+    /// The native module, built.
+    Module(PathBuf),
+    /// contrib/nginx-njs/etoken.js in Debian's njs module.
+    Njs,
+}
+
+/// nginx with a verifier, in its own prefix directory; stopped when dropped.
 struct Nginx {
     child: Child,
     front: u16,
@@ -59,16 +99,47 @@ struct Nginx {
 }
 
 impl Nginx {
-    /// nginx loading `module`, reading `ROOT/ring.json` (and, under
-    /// `/users/`, `ROOT/users.json`), in front of an upstream of its own.
-    fn start(root: &Path, module: &Path) -> Nginx {
+    /// nginx verifying with `front`, reading `ROOT/ring.json` (and, for
+    /// the module under `/users/`, `ROOT/users.json`), in front of an
+    /// upstream of its own.
+    fn start(root: &Path, front_end: &Front) -> Nginx {
         let prefix = root.join("nginx");
         fs::create_dir_all(prefix.join("logs")).unwrap();
         let (front, back) = (free_port(), free_port());
         let ring = root.join("ring.json");
         let users = root.join("users.json");
+        let upstream = format!(
+            "proxy_set_header X-Auth-User $etoken_user; proxy_pass http://127.0.0.1:{back};"
+        );
+        let (load, http, require, extra) = match front_end {
+            Front::Module(module) => (
+                module.display().to_string(),
+                format!(
+                    "etoken_ring {ring}; etoken_audience farm; etoken_leeway 0;
+    etoken_refresh on; etoken_lifetime 3600;",
+                    ring = ring.display()
+                ),
+                "etoken_require on; add_header Set-Cookie $etoken_set_cookie always;",
+                format!(
+                    "location /users/ {{ etoken_users {users}; etoken_require on; {upstream} }}",
+                    users = users.display()
+                ),
+            ),
+            Front::Njs => (
+                NJS_MODULE.to_owned(),
+                format!(
+                    "js_import etoken from {script}; js_var $etoken_ring {ring};
+    js_var $etoken_audience farm; js_var $etoken_leeway 0;
+    js_set $etoken_user etoken.user; js_set $etoken_reason etoken.reason;",
+                    script = njs_script().display(),
+                    ring = ring.display()
+                ),
+                r#"if ($etoken_user = "") { return 401; }"#,
+                String::new(),
+            ),
+        };
         let config = format!(
-            r#"load_module {module};
+            r#"load_module {load};
 user root root;
 daemon off;
 worker_processes 1;
@@ -79,25 +150,11 @@ http {{
     access_log off;
     client_body_temp_path {p}/body; proxy_temp_path {p}/proxy;
     fastcgi_temp_path {p}/fastcgi; uwsgi_temp_path {p}/uwsgi; scgi_temp_path {p}/scgi;
-    etoken_ring {ring};
-    etoken_audience farm;
-    etoken_leeway 0;
-    etoken_refresh on;
-    etoken_lifetime 3600;
+    {http}
     server {{
         listen 127.0.0.1:{front};
-        location / {{
-            etoken_require on;
-            proxy_set_header X-Auth-User $etoken_user;
-            add_header Set-Cookie $etoken_set_cookie always;
-            proxy_pass http://127.0.0.1:{back};
-        }}
-        location /users/ {{
-            etoken_users {users};
-            etoken_require on;
-            proxy_set_header X-Auth-User $etoken_user;
-            proxy_pass http://127.0.0.1:{back};
-        }}
+        location / {{ {require} {upstream} }}
+        {extra}
         location = /whoami {{ return 200 "$etoken_user|$etoken_reason"; }}
     }}
     server {{
@@ -107,10 +164,7 @@ http {{
     }}
 }}
 "#,
-            module = module.display(),
             p = prefix.display(),
-            ring = ring.display(),
-            users = users.display(),
         );
         fs::write(prefix.join("nginx.conf"), config).unwrap();
         let child = Command::new(nginx_binary())
@@ -245,11 +299,9 @@ fn mint(root: &Path, keys: &str, user: &str, ttl: &str, audience: &str) -> Strin
     .to_owned()
 }
 
-#[test]
-fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
-    let Some(module) = module_path() else { return };
-    let temp = tempfile::tempdir().unwrap();
-    let root = temp.path();
+/// A key directory `keys` with users alice and bob, its ring document,
+/// and a `foreign` key directory, in `root`.
+fn keys_and_ring(root: &Path) {
     setup(root, &["alice", "bob"]);
     etoken_ok(
         root,
@@ -257,8 +309,12 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
         "",
     );
     etoken_ok(root, &["key", "init", "--dir", "foreign"], "");
-    let nginx = Nginx::start(root, &module);
+}
 
+/// Valid cookie and bearer tokens reach the upstream as their user, never
+/// the client's own X-Auth-User; every other token gets 401 and never
+/// reaches it, with the core's reason.
+fn lets_valid_tokens_through_and_refuses_the_rest(nginx: &Nginx, root: &Path) {
     let alice = mint(root, "keys", "alice", "1h", "farm");
     let cookie = format!("theme=dark; login-token={alice}");
     let bearer = format!("Bearer {alice}");
@@ -326,6 +382,18 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
         assert_eq!(got, reason, "{token:.40}");
     }
     assert_eq!(nginx.get("/whoami", &[]), (200, "|no_token".into()));
+}
+
+#[test]
+fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
+    let Some(module) = module_path() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    keys_and_ring(root);
+    let nginx = Nginx::start(root, &Front::Module(module));
+    lets_valid_tokens_through_and_refuses_the_rest(&nginx, root);
+    let alice = mint(root, "keys", "alice", "1h", "farm");
+    let cookie = format!("login-token={alice}");
 
     // The users file: bob exists, then is removed; within 2 s refused.
     let bob = format!("login-token={}", mint(root, "keys", "bob", "1h", "farm"));
@@ -392,12 +460,18 @@ fn load(
 #[test]
 fn a_key_rotation_with_the_ring_file_replaced_and_reloads_under_load_fails_no_request() {
     let Some(module) = module_path() else { return };
+    rotation_and_reloads_under_load(Front::Module(module));
+}
+
+/// Two-phase rotation: the ring file replaced after each phase, with an
+/// `nginx -s reload` after each, while clients send old-key tokens.
+fn rotation_and_reloads_under_load(front: Front) {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path();
     setup(root, &["alice"]);
     let export = ["key", "export", "--dir", "keys", "--out", "ring.json"];
     etoken_ok(root, &export, "");
-    let nginx = Nginx::start(root, &module);
+    let nginx = Nginx::start(root, &front);
     let old = mint(root, "keys", "alice", "1h", "farm");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -475,7 +549,7 @@ fn a_cookie_past_half_its_life_is_refreshed_with_a_token_etoken_verify_accepts()
         &["key", "export", "--dir", "keys", "--out", "ring.json"],
         "",
     );
-    let nginx = Nginx::start(root, &module);
+    let nginx = Nginx::start(root, &Front::Module(module));
 
     // A fresh token, and any bearer token, get no cookie.
     let fresh = mint(root, "keys", "alice", "1h", "farm");
@@ -532,5 +606,52 @@ fn a_cookie_past_half_its_life_is_refreshed_with_a_token_etoken_verify_accepts()
             nginx.get("/page", &[("Cookie", &format!("login-token={renewed}"))]),
             (200, "user=alice".into())
         );
+    }
+}
+
+#[test]
+fn njs_agrees_with_every_vector() {
+    if !njs_available() {
+        return;
+    }
+    let script = njs_script();
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
+    let output = Command::new("njs")
+        .arg("-p")
+        .arg(script.parent().unwrap())
+        .arg(script.with_file_name("vectors.js"))
+        .arg(&vectors)
+        .output()
+        .expect("njs runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let count = fs::read_dir(&vectors)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("json".as_ref()))
+        .count();
+    assert!(count > 20, "{count} vectors");
+    assert!(
+        output.status.success()
+            && stdout.contains(&format!("njs vectors: {count} passed, 0 failed")),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn njs_lets_valid_tokens_through_and_refuses_the_rest() {
+    if !njs_available() {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+    keys_and_ring(root);
+    let nginx = Nginx::start(root, &Front::Njs);
+    lets_valid_tokens_through_and_refuses_the_rest(&nginx, root);
+}
+
+#[test]
+fn njs_a_key_rotation_with_the_ring_file_replaced_and_reloads_under_load_fails_no_request() {
+    if njs_available() {
+        rotation_and_reloads_under_load(Front::Njs);
     }
 }
