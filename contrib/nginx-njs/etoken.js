@@ -167,8 +167,9 @@ function verify(token, keys, audience, leeway, maxLength, now) {
     }
     // 3. Encoding: canonical base64url without padding.
     var encoded = token.slice(4);
-    for (var j = 0; j < encoded.length; j++) {
-        if (ALPHABET.indexOf(encoded[j]) < 0) { return refused('malformed', 4 + j); }
+    if (!/^[A-Za-z0-9_-]*$/.test(encoded)) {
+        for (var j = 0; ALPHABET.indexOf(encoded[j]) >= 0; j++) { /* the first outside */ }
+        return refused('malformed', 4 + j);
     }
     var rest = encoded.length % 4;
     if (rest === 1) { return refused('malformed', token.length); }
@@ -186,8 +187,7 @@ function verify(token, keys, audience, leeway, maxLength, now) {
     if (key === undefined) { return refused('unknown_key_id'); }
     // 5. Tag, before anything of the payload is read.
     var signed = body.subarray(0, body.length - 32);
-    var expected = crypto.createHmac('sha256', key)
-        .update(Buffer.concat([Buffer.from(PREFIX), signed])).digest();
+    var expected = crypto.createHmac('sha256', key).update(PREFIX).update(signed).digest();
     if (!tagsEqual(expected, body.subarray(body.length - 32))) { return refused('bad_tag'); }
     // 6. Payload.
     var claims;
@@ -258,9 +258,7 @@ function check(r) {
     var keys = null;
     try {
         var path = r.variables.etoken_ring;
-        if (path && fs.statSync(path).size <= MAX_RING_LEN) {
-            keys = parseRing(fs.readFileSync(path, 'utf8'));
-        }
+        if (path) { keys = parseRing(fs.readFileSync(path, 'utf8')); }
     } catch (e) {
         keys = null;
     }
