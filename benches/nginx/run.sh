@@ -122,37 +122,56 @@ for i in 1 2 3; do
     }
 done
 
-# load PORT: "rps p50 p99 non2xx errors"
+# CPU time (clock ticks, user + system) the processes PIDS... used so far.
+ticks() { local t=0 pid; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo "$t"; }
+WORKER=$(pgrep -P "$(cat nginx.pid)")
+HZ=$(getconf CLK_TCK)
+
+# load PORT PIDS...: "rps p50 p99 non2xx errors cpu_us_per_request", the
+# CPU counted over nginx's worker and PIDS (the etoken serve instances
+# for auth_request): what a request costs the front door, whatever else
+# the shared machine runs.
 load() {
-    local out rps p50 p99 non2xx errors
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $COOKIE" "http://127.0.0.1:$1/")
+    local port=$1 out rps p50 p99 non2xx errors requests before after
+    shift
+    before=$(ticks "$WORKER" "$@")
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $COOKIE" "http://127.0.0.1:$port/")
+    after=$(ticks "$WORKER" "$@")
     rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
     errors=$(awk '/Socket errors:/ {gsub(",", ""); print $4+$6+$8+$10}' <<<"$out")
-    echo "$rps ${p50:--} ${p99:--} ${non2xx:-0} ${errors:-0}"
+    cpu=$(echo "scale=1; ($after - $before) * 1000000 / $HZ / $requests" | bc)
+    echo "$rps ${p50:--} ${p99:--} ${non2xx:-0} ${errors:-0} $cpu"
 }
 
 echo "## $(date -u +%FT%TZ), $(nproc) vCPU, nginx $(nginx -v 2>&1 | sed 's|.*/||'), one worker, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 echo
 echo "uptime before: $(uptime)"
 echo
-echo "| row | round | req/s | share of open | p50 | p99 | non-2xx | socket errors |"
-echo "|---|---|---|---|---|---|---|---|"
-declare -A total
+echo "| row | round | req/s | share of open | CPU µs/request | share of open by CPU | p50 | p99 | non-2xx | socket errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+declare -A total cpu_total
 for round in $(seq 1 "$ROUNDS"); do
-    open_rps=
+    open_rps= open_cpu=
     for i in "${!ports[@]}"; do
-        read -r rps p50 p99 non2xx errors <<<"$(load "${ports[$i]}")"
-        [ -n "$open_rps" ] || open_rps=$rps
+        others=()
+        [ "$i" = 3 ] && others=("${pids[@]}")
+        read -r rps p50 p99 non2xx errors cpu <<<"$(load "${ports[$i]}" "${others[@]}")"
+        [ -n "$open_rps" ] || { open_rps=$rps; open_cpu=$cpu; }
         total[$i]=$(( ${total[$i]:-0} + rps ))
+        cpu_total[$i]=$(echo "${cpu_total[$i]:-0} + $cpu" | bc)
         share=$(echo "scale=2; $rps / $open_rps" | bc)
-        echo "| ${labels[$i]} | $round | $rps | ${share}x | $p50 | $p99 | $non2xx | $errors |"
+        cpu_share=$(echo "scale=2; $open_cpu / $cpu" | bc)
+        echo "| ${labels[$i]} | $round | $rps | ${share}x | $cpu | ${cpu_share}x | $p50 | $p99 | $non2xx | $errors |"
     done
 done
 echo
 echo "uptime after: $(uptime)"
 echo
 r() { echo "scale=2; ${total[$1]} / ${total[0]}" | bc; }
-echo "Means over $ROUNDS rounds, share of the open page: native $(r 1)x (target >= 0.9), njs $(r 2)x (target >= 0.45), auth_request $(r 3)x."
+c() { echo "scale=2; ${cpu_total[0]} / ${cpu_total[$1]}" | bc; }
+echo "Means over $ROUNDS rounds, share of the open page's requests/s: native $(r 1)x (target >= 0.9), njs $(r 2)x (target >= 0.45), auth_request $(r 3)x."
+echo "By CPU per request (open's CPU / the row's, nginx's worker plus, for auth_request, both etoken serve): native $(c 1)x, njs $(c 2)x, auth_request $(c 3)x."
