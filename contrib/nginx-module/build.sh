@@ -7,7 +7,11 @@
 # bindings are generated from the copy (NGINX_SOURCE_DIR), so the module's
 # compat signature is Debian's and `load_module` accepts it. Fails loudly
 # when anything is missing and cannot be installed.
+#
+# `build.sh clippy` lints the module's workspace instead (its build script
+# needs the same configured tree), as .ci/run does.
 set -euo pipefail
+mode=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 src=/usr/share/nginx/src
 
@@ -41,6 +45,10 @@ if [ "$(cat "$tree/.debian-version" 2>/dev/null)" != "$version" ]; then
 fi
 
 export NGINX_SOURCE_DIR=$tree NGINX_BUILD_DIR=$tree/objs CARGO_INCREMENTAL=0
+if [ "$mode" = clippy ]; then
+    cargo clippy --release --locked --all-targets --manifest-path "$here/Cargo.toml" -- -D warnings
+    exit
+fi
 cargo build --release --locked --manifest-path "$here/Cargo.toml"
 # The safe half (credential extraction, the users file), without nginx.
 cargo test --release --locked --lib --manifest-path "$here/Cargo.toml"

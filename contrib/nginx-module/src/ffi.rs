@@ -3,7 +3,6 @@
 //! Each entry point runs its body under `catch_unwind`, so no panic crosses
 //! into nginx; per request it allocates only from the request's pool.
 
-use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -25,6 +24,7 @@ use ngx::{ngx_conf_log_error, ngx_log_error, ngx_string};
 use time::OffsetDateTime;
 
 use crate::guard::{Guard, NO_TOKEN, Settings, credential};
+use crate::refresh::Refresh;
 
 struct Module;
 
@@ -64,6 +64,8 @@ impl Merge for LocationConf {
 struct Outcome {
     user: *const u8,
     user_len: usize,
+    set_cookie: *const u8,
+    set_cookie_len: usize,
     reason: &'static str,
 }
 
@@ -124,16 +126,19 @@ const fn command(
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 6] = [
+static mut COMMANDS: [ngx_command_t; 9] = [
     command(ngx_string!("etoken_ring"), set_ring),
     command(ngx_string!("etoken_audience"), set_audience),
     command(ngx_string!("etoken_leeway"), set_leeway),
     command(ngx_string!("etoken_users"), set_users),
     command(ngx_string!("etoken_require"), set_require),
+    command(ngx_string!("etoken_refresh"), set_refresh),
+    command(ngx_string!("etoken_lifetime"), set_lifetime),
+    command(ngx_string!("etoken_max_session"), set_max_session),
     ngx_command_t::empty(),
 ];
 
-static mut VARIABLES: [ngx_http_variable_t; 2] = [
+static mut VARIABLES: [ngx_http_variable_t; 3] = [
     ngx_http_variable_t {
         name: ngx_string!("etoken_user"),
         set_handler: None,
@@ -146,6 +151,14 @@ static mut VARIABLES: [ngx_http_variable_t; 2] = [
         name: ngx_string!("etoken_reason"),
         set_handler: None,
         get_handler: Some(reason_variable),
+        data: 0,
+        flags: 0,
+        index: 0,
+    },
+    ngx_http_variable_t {
+        name: ngx_string!("etoken_set_cookie"),
+        set_handler: None,
+        get_handler: Some(set_cookie_variable),
         data: 0,
         flags: 0,
         index: 0,
@@ -259,6 +272,57 @@ unsafe extern "C" fn set_leeway(
     }
 }
 
+fn seconds(directive: &str, v: &str) -> Result<u64, String> {
+    v.parse()
+        .ok()
+        .filter(|&s: &u64| s > 0)
+        .ok_or_else(|| format!("{directive} {v:?}: expected whole seconds, at least 1"))
+}
+
+unsafe extern "C" fn set_lifetime(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        directive(cf, conf, |c, v| {
+            once(&mut c.settings.lifetime, seconds("etoken_lifetime", v)?)
+        })
+    }
+}
+
+unsafe extern "C" fn set_max_session(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        directive(cf, conf, |c, v| {
+            once(
+                &mut c.settings.max_session,
+                seconds("etoken_max_session", v)?,
+            )
+        })
+    }
+}
+
+unsafe extern "C" fn set_refresh(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    unsafe {
+        directive(cf, conf, |c, v| match v {
+            "on" => once(&mut c.settings.refresh, Some(Refresh::Secure)),
+            "insecure" => once(&mut c.settings.refresh, Some(Refresh::Insecure)),
+            "off" => once(&mut c.settings.refresh, None),
+            _ => Err(format!(
+                "etoken_refresh {v:?}: expected on, insecure or off"
+            )),
+        })
+    }
+}
+
 unsafe extern "C" fn set_require(
     cf: *mut ngx_conf_t,
     _: *mut ngx_command_t,
@@ -284,6 +348,8 @@ fn outcome(request: &Request) -> Option<Outcome> {
     let mut found = Outcome {
         user: std::ptr::null(),
         user_len: 0,
+        set_cookie: std::ptr::null(),
+        set_cookie_len: 0,
         reason: "not_configured",
     };
     if let Some(guard) = &conf.guard {
@@ -292,40 +358,39 @@ fn outcome(request: &Request) -> Option<Outcome> {
             .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
         found.reason = NO_TOKEN;
         if let Some(token) = credential(headers) {
-            let mut reload_error = None;
-            let copied = Cell::new(None);
-            let checked = guard.check(
-                token,
-                OffsetDateTime::now_utc(),
-                &mut reload_error,
-                |subject| {
-                    let memory = pool.alloc_unaligned(subject.len().max(1)) as *mut u8;
-                    if !memory.is_null() {
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(subject.as_ptr(), memory, subject.len())
-                        };
-                        copied.set(Some((memory as *const u8, subject.len())));
-                    }
-                },
-            );
-            if let Some(error) = reload_error {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
-                    request.log(),
-                    "etoken: keeping the last good files: {}",
-                    error
-                );
+            let mut log = None;
+            let copy = |bytes: &[u8]| {
+                let memory = pool.alloc_unaligned(bytes.len().max(1)) as *mut u8;
+                if !memory.is_null() {
+                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), memory, bytes.len()) };
+                }
+                (memory as *const u8, bytes.len())
+            };
+            let checked = guard.check(token, OffsetDateTime::now_utc(), &mut log, |accepted| {
+                let user = copy(accepted.subject.as_bytes());
+                let set_cookie = accepted
+                    .set_cookie
+                    .as_deref()
+                    .map_or((std::ptr::null(), 0), |value| copy(value.as_bytes()));
+                (user, set_cookie)
+            });
+            if let Some(message) = log {
+                ngx_log_error!(NGX_LOG_ERR, request.log(), "{}", message);
             }
-            match (checked, copied.get()) {
-                (Ok(()), Some((user, user_len))) => {
+            match checked {
+                Ok(((user, user_len), (set_cookie, set_cookie_len))) => {
+                    if user.is_null() || (set_cookie_len > 0 && set_cookie.is_null()) {
+                        return None; // the pool is out of memory
+                    }
                     found = Outcome {
                         user,
                         user_len,
+                        set_cookie,
+                        set_cookie_len,
                         reason: "",
                     };
                 }
-                (Ok(()), None) => return None,
-                (Err(reason), _) => found.reason = reason,
+                Err(reason) => found.reason = reason,
             }
         }
     }
@@ -392,6 +457,14 @@ unsafe extern "C" fn user_variable(
     _: usize,
 ) -> ngx_int_t {
     unsafe { variable(r, v, |found| (found.user, found.user_len)) }
+}
+
+unsafe extern "C" fn set_cookie_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    unsafe { variable(r, v, |found| (found.set_cookie, found.set_cookie_len)) }
 }
 
 unsafe extern "C" fn reason_variable(

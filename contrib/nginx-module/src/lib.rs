@@ -11,4 +11,5 @@
 #[allow(unsafe_code)]
 mod ffi;
 pub mod guard;
+pub mod refresh;
 pub mod users;
