@@ -1,38 +1,59 @@
 #!/usr/bin/env bash
 # The end-to-end benchmark (benches/e2e/README.md): release builds, one
-# machine, one run, wrk on loopback with fixed connections and duration,
-# three rounds of five rows, then the Redis-killed scenario. Run by hand:
-#   benches/e2e/run.sh            (ROUNDS=3 DURATION=10s CONNECTIONS=32 THREADS=2)
-# Prints markdown tables on stdout; servers' logs stay in $WORK.
+# machine, one run, wrk on loopback with fixed threads, connections and
+# duration, ROUNDS rounds of the five rows (interleaved, so a neighbour's
+# load spreads over every row alike), then the Redis-killed scenario.
+# Run by hand:
+#   benches/e2e/run.sh     (ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 THREADS=1)
+# Prints markdown on stdout; the servers' logs stay in $WORK (printed).
+# SMOKE=1 does one short round and the scenario in a few seconds (a check
+# that the script runs, not a measurement).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10s} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-1}
+if [ "${SMOKE:-}" = 1 ]; then ROUNDS=1 DURATION=2 WARMUP=0; fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
-for tool in wrk redis-server curl; do
-    command -v "$tool" >/dev/null 2>&1 && continue
-    package=$tool; [ "$tool" = wrk ] && package=wrk
-    echo "installing $package (Debian)" >&2
-    apt-get install -y -qq --no-install-recommends "$package" >/dev/null
+# The tools, from Debian where missing.
+missing=()
+for tool in wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl bc:bc python3:python3; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (Debian)" >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
 
 cargo build --release -q -p etoken --bin etoken --example session_peer
-ETOKEN=$PWD/target/release/etoken PEER=$PWD/target/release/examples/session_peer
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+ETOKEN=$TARGET/release/etoken PEER=$TARGET/release/examples/session_peer
 WORK=$(mktemp -d /tmp/etoken-e2e.XXXXXX)
 cd "$WORK"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-REDIS_PORT=$(free_port)
-REDIS=redis://127.0.0.1:$REDIS_PORT/0
-start_redis() {
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >redis.log 2>&1 &
-    pids+=($!)
-    until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+# wait_for FILE PATTERN: until FILE has a line matching PATTERN (10 s at most).
+wait_for() {
+    for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return; sleep 0.05; done
+    echo "no '$2' in $WORK/$1:" >&2; cat "$1" "${1%.out}.log" >&2 2>/dev/null; exit 1
 }
-stop_redis() { redis-cli -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true; }
+
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REDIS=redis://127.0.0.1:$REDIS_PORT/0
+# No automatic saves; the scenario saves by hand before it kills Redis, and
+# a restart loads that dump, as a persistent Redis would come back.
+start_redis() {
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --dir "$WORK" >>redis-server.log 2>&1 &
+    REDIS_PID=$!
+    pids+=("$REDIS_PID")
+    for _ in $(seq 200); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return; sleep 0.05; done
+    echo "redis-server did not start: $WORK/redis-server.log" >&2; exit 1
+}
+kill_redis() { kill -KILL "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; }
 start_redis
 
 "$ETOKEN" key init --dir keys >/dev/null
@@ -42,9 +63,10 @@ echo alice-pw | "$ETOKEN" user add --directory "$REDIS" alice >/dev/null
 # serve NAME ARGS...: starts etoken serve, sets URL_NAME.
 serve() {
     local name=$1; shift
-    "$ETOKEN" serve --keys keys --listen 127.0.0.1:0 --insecure-cookies "$@" >"$name.out" 2>"$name.log" &
+    "$ETOKEN" serve --keys keys --listen 127.0.0.1:0 --insecure-cookies --instance "$name" "$@" \
+        >"$name.out" 2>"$name.log" &
     pids+=($!)
-    until grep -q '^listening on' "$name.out" 2>/dev/null; do sleep 0.05; done
+    wait_for "$name.out" '^listening on'
     printf -v "URL_$name" '%s' "$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$name.out")"
 }
 serve files --users users.json
@@ -52,77 +74,123 @@ serve redis --directory "$REDIS"
 serve stateful --directory "$REDIS" --mode stateful
 "$PEER" 127.0.0.1:0 "$REDIS" >peer.out 2>peer.log &
 pids+=($!)
-until grep -q '^listening on' peer.out 2>/dev/null; do sleep 0.05; done
+wait_for peer.out '^listening on'
 URL_peer=$(sed -n 's/^listening on //p' peer.out)
 
+set_cookie() { sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1; }
 cookie_of() { # the login cookie of alice at etoken serve $1
     curl -s -o /dev/null -D - -H 'sec-fetch-site: same-origin' \
-        --data 'j_username=alice&j_password=alice-pw' "$1/j_security_check" |
-        sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1
+        --data 'j_username=alice&j_password=alice-pw' "$1/j_security_check" | set_cookie
 }
 COOKIE_files=$(cookie_of "$URL_files")
 COOKIE_redis=$(cookie_of "$URL_redis")
 COOKIE_stateful=$(cookie_of "$URL_stateful")
-COOKIE_peer=$(curl -s -o /dev/null -D - "$URL_peer/login" | sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -1)
-for row in files redis stateful peer; do
-    url=URL_$row cookie=COOKIE_$row
-    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: ${!cookie}" "${!url}/auth")
-    [ "$status" = 200 ] || { echo "row $row: /auth answers $status, not 200" >&2; exit 1; }
+COOKIE_peer=$(curl -s -o /dev/null -D - "$URL_peer/login" | set_cookie)
+
+labels=("1 \`/healthz\`, no authentication" "2 \`/auth\`, cookie, file directory"
+    "3 \`/auth\`, cookie, Redis directory" "4 \`/auth\`, stateful mode"
+    "5 axum + tower-sessions + Redis")
+urls=("$URL_files/healthz" "$URL_files/auth" "$URL_redis/auth" "$URL_stateful/auth" "$URL_peer/auth")
+cookies=("" "$COOKIE_files" "$COOKIE_redis" "$COOKIE_stateful" "$COOKIE_peer")
+status_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Cookie: ${cookies[$1]}" "${urls[$1]}" || true; }
+for i in "${!urls[@]}"; do
+    status=$(status_of "$i")
+    [ "$status" = 200 ] || { echo "row ${labels[$i]}: answers $status, not 200 ($WORK)" >&2; exit 1; }
 done
 
-# load URL COOKIE: "rps p50 p99 non2xx errors"
+# Counts answers by status in every wrk thread (only in the scenario: a
+# response() hook makes wrk parse every answer, which costs throughput).
+cat >count.lua <<'EOF'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) s503 = 0; failed = 0 end
+function response(status, headers, body)
+    if status == 503 then s503 = s503 + 1 end
+    if status >= 400 then failed = failed + 1 end
+end
+function done(summary, latency, requests)
+    local a, b = 0, 0
+    for _, t in ipairs(threads) do a = a + t:get("s503"); b = b + t:get("failed") end
+    io.write(string.format("answers-503: %d\nanswers-failed: %d\n", a, b))
+end
+EOF
+
+# load ROW SECONDS [wrk args...]: prints the wrk report.
 load() {
-    local out
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency ${2:+-H "Cookie: $2"} "$1")
-    local rps p50 p99 non2xx errors
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
-    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-    errors=$(awk '/Socket errors:/ {gsub(",", ""); print $4+$6+$8+$10}' <<<"$out")
-    echo "$rps ${p50:--} ${p99:--} ${non2xx:-0} ${errors:-0}"
+    local row=$1 seconds=$2; shift 2
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
+        ${cookies[$row]:+-H "Cookie: ${cookies[$row]}"} "$@" "${urls[$row]}"
+}
+field() { # field NAME REPORT: one figure of a wrk report
+    case $1 in
+    rps) awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$2" ;;
+    p50 | p99) awk -v p="${1#p}%" '$1 == p {print $2}' <<<"$2" ;;
+    requests) awk '/requests in/ {print $1}' <<<"$2" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ {n = $5} END {print n + 0}' <<<"$2" ;;
+    errors) awk '/Socket errors:/ {gsub(",", ""); n = $4 + $6 + $8 + $10} END {print n + 0}' <<<"$2" ;;
+    503) awk '/^answers-503:/ {print $2}' <<<"$2" ;;
+    failed) awk '/^answers-failed:/ {print $2}' <<<"$2" ;;
+    esac
 }
 
-labels=("1 etoken /healthz, no authentication" "2 /auth, cookie, file directory"
-    "3 /auth, cookie, Redis directory" "4 /auth, stateful mode (Redis per request)"
-    "5 axum + tower-sessions + Redis store")
-targets=("$URL_files/healthz|" "$URL_files/auth|$COOKIE_files" "$URL_redis/auth|$COOKIE_redis"
-    "$URL_stateful/auth|$COOKIE_stateful" "$URL_peer/auth|$COOKIE_peer")
-
-echo "## $(date -u +%FT%TZ), $(nproc) vCPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "## $(date -u +%FT%TZ): $(nproc) vCPU, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (after ${WARMUP}s of warm-up per row), $ROUNDS rounds"
 echo
-echo "| row | round | req/s | p50 | p99 | non-2xx | socket errors |"
-echo "|---|---|---|---|---|---|---|"
-declare -A total
+echo "Load before: \`$(uptime)\`"
+echo
+declare -A rps line
 for round in $(seq 1 "$ROUNDS"); do
-    for i in "${!targets[@]}"; do
-        IFS='|' read -r url cookie <<<"${targets[$i]}"
-        read -r rps p50 p99 non2xx errors <<<"$(load "$url" "$cookie")"
-        total[$i]=$(( ${total[$i]:-0} + rps ))
-        echo "| ${labels[$i]} | $round | $rps | $p50 | $p99 | $non2xx | $errors |"
+    # Each round starts one row later, so no row always follows the same one.
+    for k in "${!urls[@]}"; do
+        i=$(((k + round - 1) % ${#urls[@]}))
+        if [ "$WARMUP" -gt 0 ]; then load "$i" "$WARMUP" >/dev/null; fi
+        report=$(load "$i" "$DURATION")
+        rps[$round,$i]=$(field rps "$report")
+        line[$round,$i]="| ${labels[$i]} | $round | ${rps[$round,$i]} | $(field p50 "$report") | $(field p99 "$report") | $(field non2xx "$report") | $(field errors "$report") |"
     done
 done
+echo "| row | round | req/s | p50 | p99 | non-2xx | socket errors |"
+echo "|---|---|---|---|---|---|---|"
+for i in "${!urls[@]}"; do
+    for round in $(seq 1 "$ROUNDS"); do echo "${line[$round,$i]}"; done
+done
 echo
-r() { echo "scale=3; ${total[$1]} / ${total[$2]}" | bc; }
-echo "Means over $ROUNDS rounds: row 2 / row 1 = $(r 1 0) (target >= 0.95); row 3 / row 2 = $(r 2 1) (target 0.95..1.05); row 2 / row 5 = $(r 1 4) (target >= 1.5)."
+echo "Load after: \`$(uptime)\`"
+echo
+ratio() { echo "scale=3; $1 / $2" | bc | sed 's/^\./0./'; }
+echo "| ratio | target | $(for r in $(seq 1 "$ROUNDS"); do printf 'round %s | ' "$r"; done)mean of rounds |"
+echo "|---|---|$(for _ in $(seq 1 "$ROUNDS"); do printf -- '---|'; done)---|"
+for pair in "2/1:>= 0.95" "3/2:0.95 to 1.05" "2/5:>= 1.5" "4/2:(none)"; do
+    a=${pair%%/*} rest=${pair#*/} b=${rest%%:*} target=${pair#*:}
+    line="| row $a / row $b | $target |" sum=0
+    for round in $(seq 1 "$ROUNDS"); do
+        x=$(ratio "${rps[$round,$((a - 1))]}" "${rps[$round,$((b - 1))]}")
+        line+=" $x |" sum=$(echo "$sum + $x" | bc)
+    done
+    echo "$line $(ratio "$sum" "$ROUNDS") |"
+done
 echo
 
-# Redis killed after half the run, for rows 3, 4 and 5.
-echo "### Redis killed after half of a $DURATION run"
+# Redis killed (SIGKILL) after half of a run, rows 3, 4 and 5.
+echo "### Redis killed $(echo "$DURATION / 2" | bc -l | sed 's/\.\?0*$//') s into a ${DURATION} s run (wrk counting answers by status)"
 echo
-echo "| row | req/s | non-2xx | socket errors | /auth after the kill |"
-echo "|---|---|---|---|---|"
-seconds=${DURATION%s}
+echo "| row | requests | req/s | failed (4xx/5xx) | of which 503 | socket errors (timeouts incl.) | \`/auth\` just after the kill |"
+echo "|---|---|---|---|---|---|---|"
 for i in 2 3 4; do
-    IFS='|' read -r url cookie <<<"${targets[$i]}"
-    load "$url" "$cookie" >killed.txt &
+    redis-cli -p "$REDIS_PORT" save >/dev/null
+    load "$i" "$DURATION" -s count.lua >killed.txt &
     loader=$!
-    sleep $((seconds / 2))
-    stop_redis
+    sleep "$(echo "$DURATION / 2" | bc -l)"
+    kill_redis
+    after=$(status_of "$i")
     wait "$loader"
-    read -r rps _ _ non2xx errors <killed.txt
-    after=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Cookie: $cookie" "$url" || true)
-    echo "| ${labels[$i]} | $rps | $non2xx | $errors | $after |"
+    report=$(cat killed.txt)
+    echo "| ${labels[$i]} | $(field requests "$report") | $(field rps "$report") | $(field failed "$report") | $(field 503 "$report") | $(field errors "$report") | $after |"
     start_redis
-    sleep 1 # the followers reconnect and reload
+    # The follower reloads, the stateful instance reconnects (the peer's
+    # pool does not: it comes last).
+    if [ "$i" -lt 4 ]; then
+        for _ in $(seq 100); do [ "$(status_of "$i")" = 200 ] && break; sleep 0.1; done
+    fi
 done
+echo
+echo "Logs: $WORK"

@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tower_sessions::{Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+use tower_sessions_redis_store::fred::prelude::{
+    ClientLike, Config, ConnectionConfig, PerformanceConfig, Pool, ReconnectPolicy,
+};
 
 /// Sets `user` in a new session (the cookie comes back).
 async fn login(session: Session) -> StatusCode {
@@ -38,7 +40,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(listen), Some(url)) = (args.next(), args.next()) else {
         return Err("usage: session_peer LISTEN_ADDR REDIS_URL".into());
     };
-    let pool = Pool::new(Config::from_url(&url)?, None, None, None, 4)?;
+    // Configured as a team would for production, and as `etoken serve`
+    // talks to Redis: a command fails after 500 ms instead of hanging,
+    // and the pool reconnects every 100 ms after an outage.
+    let timeout = std::time::Duration::from_millis(500);
+    let performance = PerformanceConfig {
+        default_command_timeout: timeout,
+        ..Default::default()
+    };
+    let connection = ConnectionConfig {
+        connection_timeout: timeout,
+        ..Default::default()
+    };
+    let reconnect = ReconnectPolicy::new_constant(0, 100);
+    let pool = Pool::new(
+        Config::from_url(&url)?,
+        Some(performance),
+        Some(connection),
+        Some(reconnect),
+        4,
+    )?;
     pool.init().await?;
     let sessions = SessionManagerLayer::new(RedisStore::new(pool)).with_secure(false);
     let app = Router::new()

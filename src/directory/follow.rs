@@ -1,6 +1,7 @@
 //! Following the directory in Redis: a full load in batches, then the
-//! change channel; on any break, the last snapshot keeps serving, and the
-//! reconnect loads everything again (a change made meanwhile is not missed).
+//! change channel, pinged so a silent death is noticed; on any break, the
+//! last snapshot keeps serving, and the reconnect loads everything again (a
+//! change made meanwhile is not missed).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -114,11 +115,26 @@ pub struct Follower {
     keyspace: Keyspace,
     tables: Vec<Arc<dyn Table>>,
     freshness: Freshness,
-    following: Option<(redis::aio::PubSubStream, MultiplexedConnection)>,
+    following: Option<Following>,
+}
+
+/// A live subscription: the sink pings it, the stream brings the changes,
+/// the connection reads the records they name.
+struct Following {
+    sink: redis::aio::PubSubSink,
+    stream: redis::aio::PubSubStream,
+    connection: MultiplexedConnection,
 }
 
 /// How long to wait between reconnection attempts.
 const RETRY: Duration = Duration::from_millis(250);
+
+/// How often a quiet subscription is pinged. A connection that died
+/// without a word (a network cut, a frozen proxy, a half-open socket after
+/// a failover) brings no messages and no error; its unanswered ping is how
+/// the instance notices, within `KEEPALIVE` + `COMMAND_TIMEOUT`, and
+/// reconnects and reloads.
+pub const KEEPALIVE: Duration = Duration::from_secs(1);
 
 impl Follower {
     /// Connects to `url`, subscribes to the change channel, then loads
@@ -151,7 +167,7 @@ impl Follower {
     pub async fn run(mut self) {
         loop {
             let error = match self.following.take() {
-                Some((stream, connection)) => self.follow(stream, connection).await,
+                Some(following) => self.follow(following).await,
                 None => "not connected".to_string(),
             };
             if self.freshness.failed(error.clone()) {
@@ -177,9 +193,7 @@ impl Follower {
         }
     }
 
-    async fn connect(
-        &self,
-    ) -> redis::RedisResult<(redis::aio::PubSubStream, MultiplexedConnection)> {
+    async fn connect(&self) -> redis::RedisResult<Following> {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT * 10));
@@ -190,42 +204,86 @@ impl Follower {
         let mut pubsub = tokio::time::timeout(COMMAND_TIMEOUT, self.client.get_async_pubsub())
             .await
             .map_err(|_| timed_out("connecting for pub/sub"))??;
-        pubsub.subscribe(self.keyspace.changes()).await?;
+        let subscribed =
+            tokio::time::timeout(COMMAND_TIMEOUT, pubsub.subscribe(self.keyspace.changes()));
+        subscribed
+            .await
+            .map_err(|_| timed_out("subscribing to the change channel"))??;
         self.load(&mut connection).await?;
-        Ok((pubsub.into_on_message(), connection))
+        let (sink, stream) = pubsub.split();
+        Ok(Following {
+            sink,
+            stream,
+            connection,
+        })
     }
 
-    /// Loads every table in `SCAN_BATCH`-record `HSCAN` rounds.
+    /// Loads every table in `SCAN_BATCH`-record `HSCAN` rounds; logs how
+    /// long the reading and the checking took.
     async fn load(&self, connection: &mut MultiplexedConnection) -> redis::RedisResult<()> {
         let started = Instant::now();
-        let mut counts = Vec::new();
+        let (mut counts, mut reading, mut checking) = (Vec::new(), Duration::ZERO, Vec::new());
         for table in &self.tables {
             let mut records = Records::new();
+            let read = Instant::now();
             for name in table.tables() {
                 let hash = self.keyspace.table(name);
                 let loaded = scan(connection, &hash).await?;
                 counts.push(format!("{} {name}", loaded.len()));
                 records.insert(name, loaded);
             }
+            reading += read.elapsed();
+            let check = Instant::now();
             for refused in table.load(records) {
                 log_refused(refused.table, &refused.name, &refused.reason);
             }
+            checking.push(format!(
+                "{} {} ms",
+                table.tables().join("+"),
+                check.elapsed().as_millis()
+            ));
         }
         tracing::info!(
-            "directory: loaded {} from Redis in {} ms",
+            "directory: loaded {} from Redis in {} ms (reading {} ms; checking {})",
             counts.join(", "),
-            started.elapsed().as_millis()
+            started.elapsed().as_millis(),
+            reading.as_millis(),
+            checking.join(", ")
         );
         Ok(())
     }
 
-    /// Applies changes as they are announced; returns why it stopped.
-    async fn follow(
-        &self,
-        mut stream: redis::aio::PubSubStream,
-        mut connection: MultiplexedConnection,
-    ) -> String {
-        while let Some(message) = stream.next().await {
+    /// Applies changes as they are announced, pinging the subscription
+    /// every `KEEPALIVE`; returns why it stopped.
+    async fn follow(&self, following: Following) -> String {
+        let Following {
+            mut sink,
+            mut stream,
+            mut connection,
+        } = following;
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        keepalive.tick().await; // the first tick is now
+        loop {
+            let message = tokio::select! {
+                message = stream.next() => message,
+                _ = keepalive.tick() => {
+                    let ping = tokio::time::timeout(COMMAND_TIMEOUT, sink.ping::<redis::Value>());
+                    match ping.await {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => return format!("the subscription's ping failed: {e}"),
+                        Err(_) => {
+                            return format!(
+                                "the subscription did not answer a ping within {} ms",
+                                COMMAND_TIMEOUT.as_millis()
+                            );
+                        }
+                    }
+                }
+            };
+            let Some(message) = message else {
+                break;
+            };
             let Ok(text) = std::str::from_utf8(message.get_payload_bytes()) else {
                 tracing::warn!("directory: a change message that is not UTF-8, ignored");
                 continue;

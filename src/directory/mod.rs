@@ -10,8 +10,9 @@
 //!   request path reads it and nothing else. A file source fills it with
 //!   [`UserSnapshot::replace`]; the Redis source through [`Table`].
 //! - [`Follower`]: loads every [`Table`] from Redis in batches (`HSCAN`),
-//!   then follows the change channel (pub/sub); on reconnect it loads
-//!   everything again, so no change is missed. While Redis is away the
+//!   then follows the change channel (pub/sub), pinging it every
+//!   [`KEEPALIVE`] so a connection that died silently is noticed; on
+//!   reconnect it loads everything again, so no change is missed. While Redis is away the
 //!   snapshot stays as it was and [`Freshness`] says since when.
 //! - [`Writer`]: writes a record and announces it on the channel in one
 //!   `MULTI`, for the command line and for "logout everywhere".
@@ -38,7 +39,7 @@ mod session;
 mod users;
 mod write;
 
-pub use follow::{Follower, Freshness, Records, Refused, Stale, Table};
+pub use follow::{Follower, Freshness, KEEPALIVE, Records, Refused, Stale, Table};
 pub use keyspace::{Change, Keyspace, REVOCATIONS, SERVICES, USERS};
 pub use session::{SessionStore, Stateful};
 pub use users::{RecordCheck, UserRecord, UserSnapshot};

@@ -226,8 +226,9 @@ impl Table for UserSnapshot {
 
     fn load(&self, mut records: Records) -> Vec<Refused> {
         let mut refused = Vec::new();
-        let mut next: HashMap<String, Entry> = HashMap::new();
-        for (name, value) in records.remove(USERS).unwrap_or_default() {
+        let users = records.remove(USERS).unwrap_or_default();
+        let mut next: HashMap<String, Entry> = HashMap::with_capacity(users.len());
+        for (name, value) in users {
             match self.user(&name, &value) {
                 Ok(password) => next.entry(name).or_default().password = Some(password),
                 Err(reason) => refused.push(Refused::new(USERS, name, reason)),

@@ -3,6 +3,7 @@
 
 pub mod directory;
 pub mod keys;
+pub mod service_store;
 pub mod services;
 pub mod tokens;
 pub mod users;

@@ -11,6 +11,7 @@ use etoken::credentials::{Credentials, Integration, TechnicalAccount};
 use etoken::public_url::PublicUrl;
 use zeroize::Zeroizing;
 
+use crate::commands::service_store::{ServiceStore, Write};
 use crate::commands::tokens::parse_ttl;
 use crate::services::{
     Certificate, MAX_CERTIFICATES, MAX_SECRETS, Service, Services, check_scopes, new_secret,
@@ -18,7 +19,7 @@ use crate::services::{
 };
 use crate::users::check_name;
 
-/// The services file a command works on.
+/// The services file, or the farm-wide directory, a command works on.
 #[derive(Args)]
 pub struct ServicesArg {
     /// The services file (JSON, mode 0600).
@@ -29,6 +30,24 @@ pub struct ServicesArg {
         default_value = "etoken-data/services.json"
     )]
     services: PathBuf,
+    /// The farm-wide directory instead: redis://HOST:PORT/DB. Every
+    /// instance following it sees the change within a second.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ETOKEN_DIRECTORY",
+        conflicts_with = "services"
+    )]
+    directory: Option<String>,
+}
+
+impl ServicesArg {
+    fn store(self) -> ServiceStore {
+        match self.directory {
+            Some(url) => ServiceStore::Redis(url),
+            None => ServiceStore::File(self.services),
+        }
+    }
 }
 
 /// `etoken service ...`.
@@ -62,7 +81,8 @@ pub enum ServiceCommand {
         file: ServicesArg,
     },
     /// Revoke an account: the exchange refuses it at once, and its access
-    /// tokens are refused by every instance that reloads the file.
+    /// tokens are refused by every instance that reloads the file (within a
+    /// second with --directory).
     Revoke {
         #[command(flatten)]
         file: ServicesArg,
@@ -70,7 +90,8 @@ pub enum ServiceCommand {
         name: String,
     },
     /// End the account's access tokens issued until now, on every instance
-    /// that reloads the file; the account keeps exchanging for new ones.
+    /// that reloads the file (within a second with --directory); the
+    /// account keeps exchanging for new ones.
     RevokeTokens {
         #[command(flatten)]
         file: ServicesArg,
@@ -150,43 +171,33 @@ pub fn run(command: ServiceCommand) -> Result<(), String> {
             public_url,
             days,
             out,
-        } => create(&file.services, &name, scopes, org, &public_url, days, out),
-        ServiceCommand::List { file } => list(&file.services),
-        ServiceCommand::Revoke { file, name } => revoke(&file.services, &name),
-        ServiceCommand::RevokeTokens { file, name } => revoke_tokens(&file.services, &name),
-        ServiceCommand::AddSecret { file, name } => add_secret(&file.services, &name),
-        ServiceCommand::RemoveSecret { file, name, id } => {
-            remove_secret(&file.services, &name, &id)
-        }
+        } => create(&file.store(), &name, scopes, org, &public_url, days, out),
+        ServiceCommand::List { file } => list(&file.store()),
+        ServiceCommand::Revoke { file, name } => revoke(&file.store(), &name),
+        ServiceCommand::RevokeTokens { file, name } => revoke_tokens(&file.store(), &name),
+        ServiceCommand::AddSecret { file, name } => add_secret(&file.store(), &name),
+        ServiceCommand::RemoveSecret { file, name, id } => remove_secret(&file.store(), &name, &id),
         ServiceCommand::AddCertificate {
             file,
             name,
             days,
             out,
-        } => add_certificate(&file.services, &name, days, out),
+        } => add_certificate(&file.store(), &name, days, out),
         ServiceCommand::RemoveCertificate {
             file,
             name,
             fingerprint,
-        } => remove_certificate(&file.services, &name, &fingerprint),
+        } => remove_certificate(&file.store(), &name, &fingerprint),
         ServiceCommand::Token(args) => token(&args),
     }
 }
 
-fn load_or_empty(path: &Path) -> Result<Services, String> {
-    if path.exists() {
-        Services::load(path)
-    } else {
-        Ok(Services::default())
-    }
-}
-
 /// The record of `name`, for a change.
-fn existing(services: &Services, name: &str, path: &Path) -> Result<Service, String> {
+fn existing(services: &Services, name: &str, store: &ServiceStore) -> Result<Service, String> {
     services
         .get(name)
         .map(|account| account.service.clone())
-        .ok_or_else(|| format!("no service {name:?} in {}", path.display()))
+        .ok_or_else(|| format!("no service {name:?} in {}", store.describe()))
 }
 
 /// Writes `text` to `out` (mode 0600, refusing to overwrite), or prints it.
@@ -213,10 +224,10 @@ fn expiry(certificate: &str) -> Option<String> {
 }
 
 /// `service create`: the credentials are handed over (written or printed)
-/// only once the services file holds the account, and a refused --out
-/// changes nothing.
+/// only once the services file or the directory holds the account, and a
+/// refused --out changes nothing.
 fn create(
-    path: &Path,
+    store: &ServiceStore,
     name: &str,
     scopes: Vec<String>,
     org: Option<String>,
@@ -232,11 +243,11 @@ fn create(
             out.display()
         ));
     }
-    let mut services = load_or_empty(path)?;
+    let mut services = store.load(true)?;
     if services.get(name).is_some() {
         return Err(format!(
             "service {name:?} already exists in {}",
-            path.display()
+            store.describe()
         ));
     }
     let now = unix_now();
@@ -282,11 +293,11 @@ fn create(
     };
     let text = credentials.to_json()?;
     services.insert(name.to_owned(), service)?;
-    services.store(path)?;
+    store.store(&services, name, Write::New)?;
     hand_over(&text, out.as_deref())?;
     eprintln!(
         "created service {name} in {}{}",
-        path.display(),
+        store.describe(),
         out.map(|o| format!("; credentials in {}", o.display()))
             .unwrap_or_default()
     );
@@ -294,8 +305,8 @@ fn create(
 }
 
 /// `service list`: one block per account.
-fn list(path: &Path) -> Result<(), String> {
-    let services = Services::load(path)?;
+fn list(store: &ServiceStore) -> Result<(), String> {
+    let services = store.load(false)?;
     for account in services.accounts() {
         let service = &account.service;
         let state = match service.revoked_at {
@@ -321,21 +332,21 @@ fn list(path: &Path) -> Result<(), String> {
 }
 
 fn change(
-    path: &Path,
+    store: &ServiceStore,
     name: &str,
     edit: impl FnOnce(&mut Service) -> Result<String, String>,
 ) -> Result<(), String> {
-    let mut services = Services::load(path)?;
-    let mut service = existing(&services, name, path)?;
+    let mut services = store.load(false)?;
+    let mut service = existing(&services, name, store)?;
     let done = edit(&mut service)?;
     services.insert(name.to_owned(), service)?;
-    services.store(path)?;
-    eprintln!("{done} in {}", path.display());
+    store.store(&services, name, Write::Change)?;
+    eprintln!("{done} in {}", store.describe());
     Ok(())
 }
 
-fn revoke(path: &Path, name: &str) -> Result<(), String> {
-    change(path, name, |service| {
+fn revoke(store: &ServiceStore, name: &str) -> Result<(), String> {
+    change(store, name, |service| {
         if service.revoked_at.is_some() {
             return Err(format!("service {name:?} is already revoked"));
         }
@@ -344,21 +355,21 @@ fn revoke(path: &Path, name: &str) -> Result<(), String> {
     })
 }
 
-fn revoke_tokens(path: &Path, name: &str) -> Result<(), String> {
-    change(path, name, |service| {
+fn revoke_tokens(store: &ServiceStore, name: &str) -> Result<(), String> {
+    change(store, name, |service| {
         // Tokens carry whole seconds: those of an earlier second end, and
         // one exchanged right after this, in the same second, still works.
         service.tokens_revoked_before = Some(unix_now());
         Ok(format!(
-            "access tokens of service {name} issued before now are refused once each \
-             instance reloads the file"
+            "access tokens of service {name} issued before now are refused {}",
+            store.reach()
         ))
     })
 }
 
-fn add_secret(path: &Path, name: &str) -> Result<(), String> {
+fn add_secret(store: &ServiceStore, name: &str) -> Result<(), String> {
     let mut shown = None;
-    change(path, name, |service| {
+    change(store, name, |service| {
         if service.secrets.len() >= MAX_SECRETS {
             return Err(format!(
                 "service {name:?} has {MAX_SECRETS} secrets: remove one first"
@@ -376,8 +387,8 @@ fn add_secret(path: &Path, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn remove_secret(path: &Path, name: &str, id: &str) -> Result<(), String> {
-    change(path, name, |service| {
+fn remove_secret(store: &ServiceStore, name: &str, id: &str) -> Result<(), String> {
+    change(store, name, |service| {
         let before = service.secrets.len();
         service.secrets.retain(|s| s.id != id);
         if service.secrets.len() == before {
@@ -387,7 +398,12 @@ fn remove_secret(path: &Path, name: &str, id: &str) -> Result<(), String> {
     })
 }
 
-fn add_certificate(path: &Path, name: &str, days: u32, out: Option<PathBuf>) -> Result<(), String> {
+fn add_certificate(
+    store: &ServiceStore,
+    name: &str,
+    days: u32,
+    out: Option<PathBuf>,
+) -> Result<(), String> {
     if let Some(out) = out.as_deref().filter(|out| out.exists()) {
         return Err(format!(
             "{} exists: choose another --out, nothing changed",
@@ -395,7 +411,7 @@ fn add_certificate(path: &Path, name: &str, days: u32, out: Option<PathBuf>) -> 
         ));
     }
     let mut shown = None;
-    change(path, name, |service| {
+    change(store, name, |service| {
         if service.certificates.len() >= MAX_CERTIFICATES {
             return Err(format!(
                 "service {name:?} has {MAX_CERTIFICATES} certificates: remove one first"
@@ -425,8 +441,8 @@ fn add_certificate(path: &Path, name: &str, days: u32, out: Option<PathBuf>) -> 
     }
 }
 
-fn remove_certificate(path: &Path, name: &str, fingerprint: &str) -> Result<(), String> {
-    change(path, name, |service| {
+fn remove_certificate(store: &ServiceStore, name: &str, fingerprint: &str) -> Result<(), String> {
+    change(store, name, |service| {
         let before = service.certificates.len();
         service.certificates.retain(|c| {
             CertificateKey::from_pem(&c.pem).map_or(true, |k| k.fingerprint != fingerprint)
