@@ -267,7 +267,10 @@ fn converted(value: &http::HeaderValue) -> Option<HeaderValue> {
 
 /// Requires an authenticated user: 401 without one. `Option<Identity>`
 /// makes it optional (behind an [`optional`](AuthMiddleware::optional)
-/// middleware): `None` when the request is not authenticated.
+/// middleware): `None` when the request is not authenticated. On a route
+/// without the middleware, `Identity` answers 500 and `Option<Identity>`
+/// is `None` (actix-web turns an extractor's error into `None`); both log
+/// the wiring mistake as an error.
 ///
 /// ```
 /// use actix_web::{App, web};
