@@ -3,7 +3,6 @@
 //! reqwest against `axum::serve`.
 #![cfg(feature = "axum")]
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -13,42 +12,18 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use cookie::Cookie;
-use encapsulated_token::handler::{
-    AuthConfig, Authenticator, CredentialSource, DirectoryError, Identity, Session, Standing,
-    UserDirectory,
-};
+use encapsulated_token::handler::{Authenticator, Identity};
 use encapsulated_token::{Claims, Issuer, Key, KeyId, KeyRing};
 use tower::ServiceExt;
 
+mod common;
+use common::{
+    Down, LimitedSession, Revoking, aged_token, authenticator, config, hello, later, me, tampered,
+    users,
+};
+
 // ---------------------------------------------------------------------------
 // The application under test.
-
-/// Users of this instance. `carol` has a valid token (same keys) but is not
-/// a user here.
-fn users() -> HashSet<String> {
-    ["alice", "bob"].map(String::from).into()
-}
-
-fn config() -> AuthConfig {
-    AuthConfig::new()
-        .with_audience("publish")
-        .with_refresh_after(0.5)
-}
-
-async fn me(identity: Identity) -> String {
-    let source = match identity.source {
-        CredentialSource::Cookie => "cookie",
-        CredentialSource::Bearer => "bearer",
-    };
-    format!("{} via {source}", identity.subject)
-}
-
-async fn hello(identity: Option<Identity>) -> String {
-    match identity {
-        Some(identity) => format!("hello {}", identity.subject),
-        None => "hello stranger".to_owned(),
-    }
-}
 
 #[derive(serde::Deserialize)]
 struct Login {
@@ -208,19 +183,6 @@ fn bearer(token: &str) -> (header::HeaderName, String) {
     (header::AUTHORIZATION, format!("Bearer {token}"))
 }
 
-fn authenticator() -> Authenticator {
-    Authenticator::new(KeyRing::new(Key::generate().unwrap()), config(), users()).unwrap()
-}
-
-/// A token for `subject` minted `age` ago, with the configured lifetime.
-fn aged_token(auth: &Authenticator, subject: &str, age: time::Duration) -> String {
-    let mut claims = auth.claims_for(subject).with_attribute("role", "editor");
-    claims.issued_at -= age;
-    claims.expires_at -= age;
-    claims.session_started_at -= age;
-    auth.mint(&claims).unwrap()
-}
-
 fn assert_unauthorized(reply: &Reply, context: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{context}");
     assert_eq!(reply.body, "", "{context}: the body says nothing");
@@ -303,9 +265,7 @@ async fn expired_forged_foreign_and_unknown_user_get_the_same_401() {
         .unwrap();
     // A good token with one payload character changed.
     let good = auth.mint(&auth.claims_for("alice")).unwrap();
-    let mut altered = good.clone().into_bytes();
-    altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
-    let altered = String::from_utf8(altered).unwrap();
+    let altered = tampered(&good);
     // Another farm's keys.
     let foreign = Issuer::new(KeyRing::new(Key::generate().unwrap()))
         .mint(&auth.claims_for("alice"))
@@ -503,20 +463,6 @@ async fn junk_cookies_and_foreign_bytes_do_not_lock_the_user_out() {
     );
 }
 
-/// A directory where alice's sessions begun before `revoked_before` are over.
-struct Revoking {
-    revoked_before: Mutex<Option<time::OffsetDateTime>>,
-}
-
-impl UserDirectory for Revoking {
-    async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Ok(match session.subject {
-            "alice" => Standing::of(session, *self.revoked_before.lock().unwrap()),
-            _ => Standing::Unknown,
-        })
-    }
-}
-
 /// Review finding 3 (library side): a session begun before the user's
 /// revocation time is refused as `session_revoked`, a later login works.
 #[tokio::test]
@@ -551,11 +497,6 @@ async fn sessions_begun_before_a_revocation_are_refused() {
     assert!(err.to_string().contains("log in again"), "{err}");
 }
 
-/// The same farm (one ring) seen `offset` from now: the clock of these tests.
-fn later(ring: Arc<KeyRing>, config: AuthConfig, offset: time::Duration) -> Authenticator {
-    Authenticator::new(ring, config.with_clock_offset(offset), users()).unwrap()
-}
-
 /// The value of the `login-token` cookie a reply sets, if any.
 fn renewed(reply: &Reply) -> Option<String> {
     let cookies = reply.set_cookies();
@@ -569,22 +510,12 @@ fn renewed(reply: &Reply) -> Option<String> {
 #[tokio::test]
 async fn an_active_session_ends_at_the_absolute_limit() {
     let hour = time::Duration::hours(1);
-    let config = config()
-        .with_lifetime(std::time::Duration::from_secs(1800))
-        .with_refresh_after(0.0) // refresh on every request
-        .with_max_session(std::time::Duration::from_secs(4 * 3600));
-    let login = later(
-        Arc::new(KeyRing::new(Key::generate().unwrap())),
-        config.clone(),
-        time::Duration::ZERO,
-    );
-    let ring = login.ring();
-    let mut token = login.mint(&login.claims_for("alice")).unwrap();
-    let started = login
-        .verifier()
-        .verify(&token)
-        .unwrap()
-        .session_started_at();
+    let LimitedSession {
+        config,
+        ring,
+        mut token,
+        started,
+    } = LimitedSession::begin(config());
 
     // Every 10 minutes for just under 4 hours: always accepted and renewed.
     let mut minutes = 10;
@@ -893,15 +824,6 @@ async fn clock_offset_models_a_skewed_instance() {
     );
     let err = far.authenticate(&headers).await.unwrap_err();
     assert_eq!(err.kind(), "not_yet_valid");
-}
-
-/// A user store that is down.
-struct Down;
-
-impl UserDirectory for Down {
-    async fn standing(&self, _session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Err(DirectoryError::new("connection refused"))
-    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use time::OffsetDateTime;
 
 use crate::claims::{Claims, TokenId};
@@ -18,6 +18,7 @@ use super::cookies;
 use super::credentials::{self, Credential};
 use super::directory::{DynDirectory, Session, Standing, UserDirectory};
 use super::error::AuthError;
+use super::headers::RequestHeaders;
 use super::identity::{CredentialSource, Identity};
 use super::observer::{AuthObserver, ObserverAlreadySet};
 
@@ -237,7 +238,7 @@ impl Authenticator {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {
+    pub async fn authenticate(&self, headers: &impl RequestHeaders) -> Result<Identity, AuthError> {
         let result = self.authenticate_quietly(headers).await;
         match &result {
             Ok(identity) => tracing::debug!(
@@ -292,7 +293,10 @@ impl Authenticator {
             .map_err(|_| ObserverAlreadySet)
     }
 
-    async fn authenticate_quietly(&self, headers: &HeaderMap) -> Result<Identity, AuthError> {
+    async fn authenticate_quietly(
+        &self,
+        headers: &impl RequestHeaders,
+    ) -> Result<Identity, AuthError> {
         let credential = credentials::extract(headers, self.shared.config.cookie_name())?;
         let keys = self.keys();
         let now = self.now();

@@ -7,6 +7,8 @@ use std::time::Duration;
 use crate::format::{self, MAX_AUDIENCE_LEN};
 use crate::verify::DEFAULT_LEEWAY;
 
+use super::headers::RequestHeaders;
+
 /// The cookie name a new [`AuthConfig`] uses: `login-token`.
 ///
 /// ```
@@ -326,11 +328,10 @@ impl AuthConfig {
     /// headers.insert("x-token-refresh", "skip".parse().unwrap());
     /// assert!(AuthConfig::new().skips_refresh("/", &headers));
     /// ```
-    pub fn skips_refresh(&self, path: &str, headers: &http::HeaderMap) -> bool {
+    pub fn skips_refresh(&self, path: &str, headers: &impl RequestHeaders) -> bool {
         let asked = headers
-            .get_all(SKIP_REFRESH_HEADER)
-            .iter()
-            .any(|value| value.as_bytes().eq_ignore_ascii_case(b"skip"));
+            .values_of(SKIP_REFRESH_HEADER)
+            .any(|value| value.eq_ignore_ascii_case(b"skip"));
         asked
             || self.no_refresh_paths.iter().any(|prefix| {
                 let prefix = prefix.trim_end_matches('/');

@@ -2,10 +2,9 @@
 //! cookie among all the cookies of all the `Cookie` headers.
 
 use cookie::Cookie;
-use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE};
 
 use super::error::AuthError;
+use super::headers::{RequestHeaders, visible_ascii};
 
 /// The most `Cookie` header bytes of one request that are read, all headers
 /// together: every login cookie within them is considered (a planted cookie
@@ -32,7 +31,7 @@ pub(crate) enum Credential<'h> {
 /// (see the module documentation of `handler` for why); an `Authorization`
 /// header with another scheme (`Basic`...) is not ours and is ignored.
 pub(crate) fn extract<'h>(
-    headers: &'h HeaderMap,
+    headers: &'h impl RequestHeaders,
     cookie_name: &str,
 ) -> Result<Credential<'h>, AuthError> {
     if let Some(token) = bearer(headers)? {
@@ -47,8 +46,8 @@ pub(crate) fn extract<'h>(
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive, as
 /// RFC 9110 says), `None` without the header or with another scheme.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
+fn bearer(headers: &impl RequestHeaders) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.values_of("authorization");
     let Some(value) = values.next() else {
         return Ok(None);
     };
@@ -57,7 +56,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
             problem: "several Authorization headers",
         });
     }
-    let Ok(value) = value.to_str() else {
+    let Some(value) = visible_ascii(value) else {
         return Err(AuthError::BadAuthorization {
             problem: "not visible ASCII",
         });
@@ -79,17 +78,19 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 /// Each `;`-separated pair is parsed by the `cookie` crate on its own, so a
 /// pair that is not UTF-8 or does not parse (some other application's
 /// cookie) spoils only itself.
-fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Vec<&'h str>, AuthError> {
-    let values = headers.get_all(COOKIE);
-    let total: usize = values.iter().map(|value| value.len()).sum();
+fn login_cookies<'h>(
+    headers: &'h impl RequestHeaders,
+    name: &str,
+) -> Result<Vec<&'h str>, AuthError> {
+    let total: usize = headers.values_of("cookie").map(<[u8]>::len).sum();
     if total > MAX_COOKIE_BYTES {
         return Err(AuthError::BadCookies {
             problem: "over 64 KiB of Cookie headers",
         });
     }
-    Ok(values
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+    Ok(headers
+        .values_of("cookie")
+        .flat_map(|value| value.split(|&byte| byte == b';'))
         .filter_map(|pair| std::str::from_utf8(pair).ok())
         .filter_map(|pair| Cookie::parse(pair.trim()).ok())
         .filter(|cookie| cookie.name() == name)
@@ -100,7 +101,8 @@ fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Vec<&'h str>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::header::{AUTHORIZATION, COOKIE};
+    use http::{HeaderMap, HeaderValue};
 
     fn headers(pairs: &[(http::HeaderName, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -7,10 +7,13 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
+use super::decision::LayerRan;
 use super::identity::Identity;
-use super::layer::{LayerRan, empty, unauthorized};
+use super::layer::{empty, unauthorized};
+use super::rejection::AuthRejection;
 
-/// Why an [`Identity`] extractor failed.
+/// The uniform 401 for [`Unauthenticated`](AuthRejection::Unauthenticated),
+/// 500 for [`MissingLayer`](AuthRejection::MissingLayer).
 ///
 /// ```
 /// use axum::response::IntoResponse;
@@ -18,30 +21,6 @@ use super::layer::{LayerRan, empty, unauthorized};
 /// let response = AuthRejection::Unauthenticated.into_response();
 /// assert_eq!(response.status(), 401);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthRejection {
-    /// The request has no valid credentials (the layer was
-    /// [`optional`](super::AuthLayer::optional)): the uniform 401.
-    Unauthenticated,
-    /// No [`AuthLayer`](super::AuthLayer) ran for this route: a wiring
-    /// mistake of the application, answered 500 and logged as an error.
-    MissingLayer,
-}
-
-impl std::fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Unauthenticated => "request is not authenticated",
-            Self::MissingLayer => {
-                "the Identity extractor needs an AuthLayer on the route: add `.layer(auth.layer())`"
-            }
-        })
-    }
-}
-
-impl std::error::Error for AuthRejection {}
-
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {

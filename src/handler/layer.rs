@@ -10,21 +10,8 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use super::authenticator::Authenticator;
-use super::error::AuthError;
-
-/// Put in the extensions of every request the layer let through, so the
-/// axum extractors can tell "not authenticated" from "no layer at all".
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LayerRan;
-
-/// What a refused request gets.
-#[derive(Clone, Debug)]
-enum OnRefusal {
-    /// 401 with `WWW-Authenticate: Bearer` and an empty body (API mode).
-    Unauthorized,
-    /// 302 to the login page (browser mode).
-    Redirect(HeaderValue),
-}
+use super::decision::{Decision, Guard, LayerRan};
+use super::headers::RequestHeaders;
 
 /// A tower `Layer` that authenticates requests with an [`Authenticator`].
 ///
@@ -64,9 +51,7 @@ enum OnRefusal {
 /// ```
 #[derive(Clone, Debug)]
 pub struct AuthLayer {
-    auth: Authenticator,
-    on_refusal: OnRefusal,
-    optional: bool,
+    guard: Guard<HeaderValue>,
 }
 
 impl AuthLayer {
@@ -81,9 +66,7 @@ impl AuthLayer {
     /// ```
     pub fn new(auth: Authenticator) -> Self {
         Self {
-            auth,
-            on_refusal: OnRefusal::Unauthorized,
-            optional: false,
+            guard: Guard::new(auth),
         }
     }
 
@@ -98,7 +81,7 @@ impl AuthLayer {
     /// let layer = auth.layer().redirect_to(http::HeaderValue::from_static("/login"));
     /// ```
     pub fn redirect_to(mut self, login_url: HeaderValue) -> Self {
-        self.on_refusal = OnRefusal::Redirect(login_url);
+        self.guard.login_url = Some(login_url);
         self
     }
 
@@ -114,7 +97,7 @@ impl AuthLayer {
     /// let layer = auth.layer().optional();
     /// ```
     pub fn optional(mut self) -> Self {
-        self.optional = true;
+        self.guard.optional = true;
         self
     }
 }
@@ -187,43 +170,26 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            let outcome = layer.auth.authenticate(request.headers()).await;
+            let decision = layer
+                .guard
+                .decide(request.uri().path(), request.headers())
+                .await;
             request.extensions_mut().insert(LayerRan);
-            let identity = match outcome {
-                Ok(identity) => identity,
-                Err(AuthError::Directory(_)) => return Ok(empty(StatusCode::SERVICE_UNAVAILABLE)),
-                // Neither cookie is trusted, and ours is cleared: the user
-                // logs in again under one identity.
-                Err(AuthError::AmbiguousCookies { .. }) => {
-                    let mut response = layer.refusal();
-                    response
-                        .headers_mut()
-                        .append(SET_COOKIE, layer.auth.logout_cookie());
-                    return Ok(response);
-                }
-                Err(_) if layer.optional => return inner.call(request).await,
-                Err(_) => return Ok(layer.refusal()),
+            let (identity, refresh) = match decision {
+                Decision::Admit { identity, refresh } => (identity, refresh),
+                Decision::Anonymous => return inner.call(request).await,
+                Decision::Refuse { clear_cookie } => return Ok(layer.refusal(clear_cookie)),
+                Decision::Unavailable => return Ok(empty(StatusCode::SERVICE_UNAVAILABLE)),
             };
-            let skip = layer
-                .auth
-                .config()
-                .skips_refresh(request.uri().path(), request.headers());
-            let refresh = !skip && layer.auth.needs_refresh(&identity);
-            let subject = refresh.then(|| identity.clone());
+            let renew = refresh.then(|| identity.clone());
             request.extensions_mut().insert(identity);
             let mut response = inner.call(request).await?;
-            if let Some(identity) = subject
-                && !sets_cookie(&response, layer.auth.config().cookie_name())
+            if let Some(identity) = renew
+                && let Some(value) = layer
+                    .guard
+                    .renewal(&identity, response.headers().values_of("set-cookie"))
             {
-                match layer.auth.refresh_cookie(&identity) {
-                    Ok(value) => {
-                        tracing::debug!(subject = %identity.subject, old_token_id = %identity.token_id, "token refreshed");
-                        response.headers_mut().append(SET_COOKIE, value);
-                    }
-                    Err(e) => {
-                        tracing::warn!(subject = %identity.subject, "cannot refresh token: {e}")
-                    }
-                }
+                response.headers_mut().append(SET_COOKIE, value);
             }
             Ok(response)
         })
@@ -231,15 +197,23 @@ where
 }
 
 impl AuthLayer {
-    fn refusal<RB: Default>(&self) -> Response<RB> {
-        match &self.on_refusal {
-            OnRefusal::Unauthorized => unauthorized(),
-            OnRefusal::Redirect(url) => {
+    /// A refused request's answer: 401, or 302 to the login page; with the
+    /// logout cookie when `clear_cookie`.
+    fn refusal<RB: Default>(&self, clear_cookie: bool) -> Response<RB> {
+        let mut response = match &self.guard.login_url {
+            None => unauthorized(),
+            Some(url) => {
                 let mut response = empty(StatusCode::FOUND);
                 response.headers_mut().insert(LOCATION, url.clone());
                 response
             }
+        };
+        if clear_cookie {
+            response
+                .headers_mut()
+                .append(SET_COOKIE, self.guard.auth.logout_cookie());
         }
+        response
     }
 }
 
@@ -261,16 +235,4 @@ pub(crate) fn empty<RB: Default>(status: StatusCode) -> Response<RB> {
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// Whether `response` already sets the cookie `name` (a login or logout
-/// route): a refresh must not override it.
-fn sets_cookie<RB>(response: &Response<RB>, name: &str) -> bool {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| cookie::Cookie::parse(value).ok())
-        .any(|cookie| cookie.name() == name)
 }

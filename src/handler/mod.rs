@@ -12,6 +12,11 @@
 //!   login page), and a token past its refresh threshold comes back renewed.
 //! - With the `axum` feature, [`Identity`] and `Option<Identity>` are axum
 //!   extractors.
+//! - With the `actix` feature, `AuthMiddleware` is the same for actix-web
+//!   (`App::wrap(auth.middleware())`), and [`Identity`] and
+//!   `Option<Identity>` are actix-web extractors. Both adapters map one
+//!   framework-neutral decision to their responses, so the rules below hold
+//!   in both; [`RequestHeaders`] is what they read of a request.
 //!
 //! **Which credential wins.** When a request carries both a bearer token and
 //! the cookie, the bearer token decides and the cookie is not looked at, not
@@ -60,25 +65,34 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "actix")]
+mod actix;
 mod authenticator;
 mod config;
 mod cookies;
 mod credentials;
+mod decision;
 mod directory;
 mod error;
 #[cfg(feature = "axum")]
 mod extractors;
+mod headers;
 mod identity;
 mod layer;
 mod observer;
+#[cfg(any(feature = "axum", feature = "actix"))]
+mod rejection;
 
+#[cfg(feature = "actix")]
+pub use actix::{AuthMiddleware, AuthMiddlewareService};
 pub use authenticator::Authenticator;
 pub use config::{AuthConfig, ConfigError, DEFAULT_COOKIE_NAME, SKIP_REFRESH_HEADER, SameSite};
 pub use credentials::MAX_COOKIE_BYTES;
 pub use directory::{DirectoryError, Session, Standing, UserDirectory};
 pub use error::AuthError;
-#[cfg(feature = "axum")]
-pub use extractors::AuthRejection;
+pub use headers::RequestHeaders;
 pub use identity::{CredentialSource, Identity};
 pub use layer::{AuthLayer, AuthService};
 pub use observer::{AuthObserver, ObserverAlreadySet};
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub use rejection::AuthRejection;
