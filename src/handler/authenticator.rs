@@ -3,6 +3,7 @@
 //! a request, mint login and refresh cookies, clear the cookie at logout.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use http::HeaderValue;
@@ -52,6 +53,9 @@ struct Shared {
     logout: HeaderValue,
     /// Told every outcome; set at most once (a lock-free read per request).
     observer: OnceLock<Box<dyn AuthObserver>>,
+    /// The Unix second of the last "cannot authenticate" warning: an outage
+    /// of the directory is logged at most once a second, not once a request.
+    last_outage_warning: AtomicI64,
 }
 
 /// A verifier and an issuer over the same ring.
@@ -105,6 +109,7 @@ impl Authenticator {
                 directory: Box::new(directory),
                 logout,
                 observer: OnceLock::new(),
+                last_outage_warning: AtomicI64::new(i64::MIN),
             }),
         })
     }
@@ -253,11 +258,24 @@ impl Authenticator {
                 tracing::debug!(outcome = "refused", reason = "missing", "not authenticated")
             }
             Err(e @ AuthError::Directory(_)) => {
-                tracing::warn!(
-                    outcome = "unavailable",
-                    reason = e.kind(),
-                    "cannot authenticate: {e}"
-                )
+                let second = self.now().unix_timestamp();
+                let last = self
+                    .shared
+                    .last_outage_warning
+                    .swap(second, Ordering::Relaxed);
+                if last != second {
+                    tracing::warn!(
+                        outcome = "unavailable",
+                        reason = e.kind(),
+                        "cannot authenticate (logged at most once a second): {e}"
+                    )
+                } else {
+                    tracing::debug!(
+                        outcome = "unavailable",
+                        reason = e.kind(),
+                        "cannot authenticate: {e}"
+                    )
+                }
             }
             Err(e) => {
                 tracing::info!(
