@@ -24,13 +24,15 @@ pub mod routes;
 pub mod rules;
 pub mod settings;
 pub mod state;
+#[cfg(test)]
+mod test_provider;
 
+use openidconnect::core::CoreGenderClaim;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken,
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
-use openidconnect::core::CoreGenderClaim;
 use openidconnect::{
     EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
     StandardErrorResponse, StandardTokenResponse,
