@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use encapsulated_token::directory::{
-    Keyspace, REVOCATIONS, SERVICES, USERS, UserSnapshot, Writer,
-};
+use encapsulated_token::directory::{Keyspace, REVOCATIONS, SERVICES, USERS, UserSnapshot, Writer};
 
 use crate::services::Services;
 use crate::users::Users;

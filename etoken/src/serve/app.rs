@@ -21,10 +21,10 @@ use super::farm::Source;
 use super::form::MAX_BODY;
 use super::guard::{self, Guard, Headerless};
 use super::metrics::{self, Metrics};
-use super::reload::{LiveUsers, ReloadHealth};
-use super::throttle::Throttle;
 use super::page::LoginPage;
+use super::reload::{LiveUsers, ReloadHealth};
 use super::sso::{self, Sso};
+use super::throttle::Throttle;
 use super::{auth, developer, exchange, health, logging, login};
 use crate::grants::TokenSettings;
 

@@ -26,16 +26,20 @@ pub static X_AUTH_GROUPS: HeaderName = HeaderName::from_static("x-auth-groups");
 /// (or 503) and logs why.
 pub async fn auth_request(identity: Identity) -> Response {
     let groups = groups_header(|name| identity.attribute(name));
-    let email = identity.attribute(EMAIL_ATTRIBUTE).map(HeaderValue::from_str);
+    let email = identity
+        .attribute(EMAIL_ATTRIBUTE)
+        .map(HeaderValue::from_str);
     match (
         HeaderValue::from_bytes(identity.subject.as_bytes()),
         HeaderValue::from_str(&groups),
         email.transpose(),
     ) {
         (Ok(user), Ok(groups), Ok(email)) => {
-            let mut response =
-                (StatusCode::OK, [(X_AUTH_USER.clone(), user), (X_AUTH_GROUPS.clone(), groups)])
-                    .into_response();
+            let mut response = (
+                StatusCode::OK,
+                [(X_AUTH_USER.clone(), user), (X_AUTH_GROUPS.clone(), groups)],
+            )
+                .into_response();
             if let Some(email) = email {
                 response.headers_mut().insert(X_AUTH_EMAIL.clone(), email);
             }

@@ -310,7 +310,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 "single sign-on at {}; redirect URI {}, back-channel logout URI {}",
                 sso.provider.issuer().as_str(),
                 sso.redirect_uri,
-                sso.redirect_uri.join("backchannel-logout").map(|u| u.to_string()).unwrap_or_default()
+                sso.redirect_uri
+                    .join("backchannel-logout")
+                    .map(|u| u.to_string())
+                    .unwrap_or_default()
             );
         }
         let app = app::App::new(auth.clone(), directories, logins, tokens, &instance)?

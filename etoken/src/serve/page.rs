@@ -49,7 +49,10 @@ pub fn login(offer: &LoginPage, resource: &LocalTarget, error: Option<&str>) -> 
         })
         .unwrap_or_default();
     if !offer.password {
-        return page("Sign in", &format!("<main><h1>Sign in</h1>{error}{sso}</main>"));
+        return page(
+            "Sign in",
+            &format!("<main><h1>Sign in</h1>{error}{sso}</main>"),
+        );
     }
     page(
         "Sign in",
@@ -182,7 +185,11 @@ mod tests {
         assert!(!plain.contains("role=\"alert\"") && !plain.contains("aria-invalid=\"true\""));
         assert!(plain.contains("autofocus"), "focus starts in the form");
 
-        let failed = login(&LoginPage::default(), &LocalTarget::root(), Some("Wrong <user>"));
+        let failed = login(
+            &LoginPage::default(),
+            &LocalTarget::root(),
+            Some("Wrong <user>"),
+        );
         assert!(failed.contains(
             "<p class=\"error\" id=\"login-error\" role=\"alert\">Wrong &lt;user&gt;</p>"
         ));
@@ -201,11 +208,29 @@ mod tests {
             password: true,
         };
         let both = login(&offer, &LocalTarget::judge(Some("/a?b=c")), None);
-        assert!(both.contains("href=\"/sso/login?resource=%2Fa%3Fb%3Dc\">Sign in with idp.example.com</a>"), "{both}");
+        assert!(
+            both.contains(
+                "href=\"/sso/login?resource=%2Fa%3Fb%3Dc\">Sign in with idp.example.com</a>"
+            ),
+            "{both}"
+        );
         assert!(both.contains("j_password"));
-        let only = login(&LoginPage { password: false, ..offer }, &LocalTarget::root(), None);
-        assert!(only.contains("Sign in with") && !only.contains("j_password"), "{only}");
+        let only = login(
+            &LoginPage {
+                password: false,
+                ..offer
+            },
+            &LocalTarget::root(),
+            None,
+        );
+        assert!(
+            only.contains("Sign in with") && !only.contains("j_password"),
+            "{only}"
+        );
         let refused = sso_refused("No <way>", "/sso/login?resource=%2F");
-        assert!(refused.contains("No &lt;way&gt;") && refused.contains("href=\"/sso/login?resource=%2F\">Try again"));
+        assert!(
+            refused.contains("No &lt;way&gt;")
+                && refused.contains("href=\"/sso/login?resource=%2F\">Try again")
+        );
     }
 }

@@ -9,8 +9,8 @@ use axum::http::HeaderValue;
 use encapsulated_token::handler::Authenticator;
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, Scope, TokenResponse as _,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    Scope, TokenResponse as _,
 };
 use serde::Deserialize;
 use url::Url;
@@ -84,7 +84,11 @@ pub struct Vouched {
 
 /// Checks the callback's `query` against the `login` its state cookie
 /// carried, and completes the login at the provider.
-pub async fn finish(sso: &Sso, query: &CallbackQuery, login: &LoginState) -> Result<Vouched, Refusal> {
+pub async fn finish(
+    sso: &Sso,
+    query: &CallbackQuery,
+    login: &LoginState,
+) -> Result<Vouched, Refusal> {
     let bad = |why: String| Refusal::BadRequest(why);
     if let Some(error) = &query.error {
         return Err(bad(format!(
@@ -93,15 +97,24 @@ pub async fn finish(sso: &Sso, query: &CallbackQuery, login: &LoginState) -> Res
             etoken::quoted(query.error_description.as_deref().unwrap_or(""))
         )));
     }
-    let state = query.state.as_deref().ok_or_else(|| bad("no state".into()))?;
+    let state = query
+        .state
+        .as_deref()
+        .ok_or_else(|| bad("no state".into()))?;
     if !login.matches(state) {
-        return Err(bad(format!("state {} is not the cookie's", etoken::quoted(state))));
+        return Err(bad(format!(
+            "state {} is not the cookie's",
+            etoken::quoted(state)
+        )));
     }
     let issuer = sso.provider.issuer().as_str();
     if let Some(iss) = &query.iss
         && iss != issuer
     {
-        return Err(bad(format!("iss {} is not the provider's", etoken::quoted(iss))));
+        return Err(bad(format!(
+            "iss {} is not the provider's",
+            etoken::quoted(iss)
+        )));
     }
     let code = query.code.as_deref().ok_or_else(|| bad("no code".into()))?;
     let response = sso
@@ -116,18 +129,29 @@ pub async fn finish(sso: &Sso, query: &CallbackQuery, login: &LoginState) -> Res
         .id_token()
         .ok_or_else(|| bad("the token response has no ID token".into()))?;
     let nonce = Nonce::new(login.nonce.clone());
-    let claims = match id_token::verify(token, &sso.provider.keys.current().id_tokens, &sso.id_tokens, &nonce) {
+    let claims = match id_token::verify(
+        token,
+        &sso.provider.keys.current().id_tokens,
+        &sso.id_tokens,
+        &nonce,
+    ) {
         Err(e) if id_token::unknown_key(&e) && sso.provider.keys.refetch().await => {
-            id_token::verify(token, &sso.provider.keys.current().id_tokens, &sso.id_tokens, &nonce)
+            id_token::verify(
+                token,
+                &sso.provider.keys.current().id_tokens,
+                &sso.id_tokens,
+                &nonce,
+            )
         }
         other => other,
     }
     .map_err(|e| bad(format!("the ID token is refused: {e}")))?;
     let mut claimed = id_token::claimed(&claims, &sso.groups_claim).map_err(bad)?;
     if sso.rules.needs_more(&claimed)
-        && let Ok(request) = sso
-            .client
-            .user_info(response.access_token().clone(), Some(claims.subject().clone()))
+        && let Ok(request) = sso.client.user_info(
+            response.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
     {
         let info: UserInfoClaims = request
             .request_async(&sso.http)
@@ -148,7 +172,10 @@ pub async fn finish(sso: &Sso, query: &CallbackQuery, login: &LoginState) -> Res
 
 /// The token endpoint's refusal, or why it could not be asked.
 fn token_error<E: std::error::Error + 'static>(
-    error: &openidconnect::RequestTokenError<E, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
+    error: &openidconnect::RequestTokenError<
+        E,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
 ) -> String {
     match error {
         openidconnect::RequestTokenError::ServerResponse(answer) => answer.to_string(),

@@ -73,9 +73,7 @@ pub fn verify(
     expected: &Expected,
     nonce: &Nonce,
 ) -> Result<IdTokenClaims, ClaimsVerificationError> {
-    token
-        .claims(&expected.verifier(keys), nonce)
-        .cloned()
+    token.claims(&expected.verifier(keys), nonce).cloned()
 }
 
 /// Whether the token named a key the JWKS does not hold (worth a refetch).
@@ -98,12 +96,18 @@ pub fn claimed(claims: &IdTokenClaims, groups_claim: &str) -> Result<Claimed, St
 }
 
 /// Fills what the ID token left out from the userinfo response.
-pub fn complete(claimed: &mut Claimed, info: &UserInfoClaims, groups_claim: &str) -> Result<(), String> {
+pub fn complete(
+    claimed: &mut Claimed,
+    info: &UserInfoClaims,
+    groups_claim: &str,
+) -> Result<(), String> {
     if claimed.email.is_none() {
         claimed.email = info.email().map(|e| e.as_str().to_owned());
         claimed.email_verified = info.email_verified();
     }
-    if claimed.email_verified.is_none() && info.email().map(|e| e.as_str()) == claimed.email.as_deref() {
+    if claimed.email_verified.is_none()
+        && info.email().map(|e| e.as_str()) == claimed.email.as_deref()
+    {
         claimed.email_verified = info.email_verified();
     }
     if claimed.preferred_username.is_none() {

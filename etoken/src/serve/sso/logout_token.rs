@@ -58,25 +58,42 @@ struct LogoutClaims {
 }
 
 /// Checks `token` against `keys` at `now` (Unix seconds).
-pub fn check(token: &str, keys: &JwkSet, expected: &Expected, now: i64) -> Result<LoggedOut, Refused> {
+pub fn check(
+    token: &str,
+    keys: &JwkSet,
+    expected: &Expected,
+    now: i64,
+) -> Result<LoggedOut, Refused> {
     let invalid = |why: String| Refused::Invalid(why);
     if token.len() > MAX_LEN {
         return Err(invalid(format!("over {MAX_LEN} bytes")));
     }
     let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(format!("header: {e}")))?;
     if !expected.algorithms.contains(&header.alg) {
-        return Err(invalid(format!("algorithm {:?} is not one the provider advertises", header.alg)));
+        return Err(invalid(format!(
+            "algorithm {:?} is not one the provider advertises",
+            header.alg
+        )));
     }
     if let Some(typ) = &header.typ
         && !typ.eq_ignore_ascii_case("logout+jwt")
         && !typ.eq_ignore_ascii_case("JWT")
     {
-        return Err(invalid(format!("typ {} is not logout+jwt", etoken::quoted(typ))));
+        return Err(invalid(format!(
+            "typ {} is not logout+jwt",
+            etoken::quoted(typ)
+        )));
     }
     let jwk = match &header.kid {
-        Some(kid) => keys.find(kid).ok_or_else(|| Refused::UnknownKey(kid.clone()))?,
+        Some(kid) => keys
+            .find(kid)
+            .ok_or_else(|| Refused::UnknownKey(kid.clone()))?,
         None if keys.keys.len() == 1 => &keys.keys[0],
-        None => return Err(invalid("no key id, and the provider has several keys".into())),
+        None => {
+            return Err(invalid(
+                "no key id, and the provider has several keys".into(),
+            ));
+        }
     };
     let key = DecodingKey::from_jwk(jwk).map_err(|e| invalid(format!("key: {e}")))?;
     let mut validation = Validation::new(header.alg);
@@ -90,7 +107,11 @@ pub fn check(token: &str, keys: &JwkSet, expected: &Expected, now: i64) -> Resul
     if claims.iat > now + LEEWAY as i64 || claims.iat < now - MAX_AGE {
         return Err(invalid(format!("iat {} is not recent", claims.iat)));
     }
-    if !claims.events.get(LOGOUT_EVENT).is_some_and(serde_json::Value::is_object) {
+    if !claims
+        .events
+        .get(LOGOUT_EVENT)
+        .is_some_and(serde_json::Value::is_object)
+    {
         return Err(invalid("no back-channel logout event".into()));
     }
     if claims.nonce.is_some() {
@@ -98,7 +119,9 @@ pub fn check(token: &str, keys: &JwkSet, expected: &Expected, now: i64) -> Resul
     }
     match (claims.sub, claims.sid) {
         (Some(subject), _) if !subject.is_empty() => Ok(LoggedOut { subject }),
-        (_, Some(_)) => Err(invalid("a sid without sub: sessions are not tracked by sid here".into())),
+        (_, Some(_)) => Err(invalid(
+            "a sid without sub: sessions are not tracked by sid here".into(),
+        )),
         _ => Err(invalid("neither sub nor sid".into())),
     }
 }

@@ -25,12 +25,12 @@ pub mod rules;
 pub mod settings;
 pub mod state;
 
+use openidconnect::core::CoreGenderClaim;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreRevocableToken,
     CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
-use openidconnect::core::CoreGenderClaim;
 use openidconnect::{
     EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
     StandardErrorResponse, StandardTokenResponse,

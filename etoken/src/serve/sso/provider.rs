@@ -126,7 +126,9 @@ impl KeyCache {
         *fetched = Instant::now();
         match Self::download(&self.http, &self.jwks_uri).await {
             Ok(keys) => {
-                tracing::info!("sso: fetched the provider's keys again (a token named an unknown key)");
+                tracing::info!(
+                    "sso: fetched the provider's keys again (a token named an unknown key)"
+                );
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
                 true
             }

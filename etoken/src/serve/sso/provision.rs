@@ -31,7 +31,9 @@ pub enum Refused {
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::PasswordUser(name) => write!(f, "{} is a password user here", etoken::quoted(name)),
+            Self::PasswordUser(name) => {
+                write!(f, "{} is a password user here", etoken::quoted(name))
+            }
             Self::BoundElsewhere(name) => write!(
                 f,
                 "{} is bound to another account at the provider",
@@ -112,7 +114,9 @@ pub async fn provision(
     };
     let json = serde_json::to_vec(&record).map_err(|e| Refused::Unavailable(e.to_string()))?;
     if let Err(reason) = users.snapshot().update(USERS, &name, Some(&json)) {
-        return Err(Refused::Unavailable(format!("the record does not check out: {reason}")));
+        return Err(Refused::Unavailable(format!(
+            "the record does not check out: {reason}"
+        )));
     }
     Ok(())
 }
@@ -124,20 +128,30 @@ async fn in_redis(
     admitted: &Admitted,
     now: OffsetDateTime,
 ) -> Result<UserRecord, Refused> {
-    let unavailable = |e: encapsulated_token::handler::DirectoryError| Refused::Unavailable(e.to_string());
+    let unavailable =
+        |e: encapsulated_token::handler::DirectoryError| Refused::Unavailable(e.to_string());
     let name = &admitted.name;
     let existing = writer.get(USERS, name).await.map_err(unavailable)?;
     let existing: Option<UserRecord> = existing
         .map(|bytes| serde_json::from_slice(&bytes))
         .transpose()
-        .map_err(|e| Refused::Unavailable(format!("the record of {}: {e}", etoken::quoted(name))))?;
+        .map_err(|e| {
+            Refused::Unavailable(format!("the record of {}: {e}", etoken::quoted(name)))
+        })?;
     let record = bind(existing.as_ref(), issuer, subject, admitted, now)?;
     let json = serde_json::to_vec(&record).map_err(|e| Refused::Unavailable(e.to_string()))?;
     if existing.is_none() {
         // Two first logins of one name at once: one binds it, the other
         // is refused as bound elsewhere when it tries again.
-        if !writer.put_new(USERS, name, &json).await.map_err(unavailable)? {
-            return Err(Refused::Unavailable(format!("{} was just created by another login", etoken::quoted(name))));
+        if !writer
+            .put_new(USERS, name, &json)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Refused::Unavailable(format!(
+                "{} was just created by another login",
+                etoken::quoted(name)
+            )));
         }
     } else {
         writer.put(USERS, name, &json).await.map_err(unavailable)?;
@@ -195,7 +209,10 @@ mod tests {
         let ann = admitted("ann@company.com");
         let first = bind(None, "https://idp", "sub-1", &ann, now).unwrap();
         let account = first.sso.clone().unwrap();
-        assert_eq!((account.issuer.as_deref(), account.subject.as_deref()), (Some("https://idp"), Some("sub-1")));
+        assert_eq!(
+            (account.issuer.as_deref(), account.subject.as_deref()),
+            (Some("https://idp"), Some("sub-1"))
+        );
         assert_eq!(account.groups, ["staff"]);
         assert!(first.is_sso_only());
 

@@ -13,12 +13,12 @@ use axum::response::{Html, IntoResponse, Response};
 use encapsulated_token::handler::Session;
 use serde::Deserialize;
 
+use super::Sso;
 use super::callback::{self, CallbackQuery, Refusal, Vouched};
 use super::logout_token;
 use super::provision;
 use super::rules::group_attributes;
 use super::state::{self, LoginState};
-use super::Sso;
 use crate::serve::app::App;
 use crate::serve::farm;
 use crate::serve::metrics::Login;
@@ -38,14 +38,21 @@ pub struct LoginQuery {
 
 /// `GET /sso/login?resource=PATH`: off to the provider (302), the login's
 /// state in the `sso-state` cookie.
-pub async fn login(State(app): State<Arc<App>>, query: Result<Query<LoginQuery>, QueryRejection>) -> Response {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Response {
     let Some(sso) = app.sso.as_deref() else {
         return not_configured();
     };
     let resource = LocalTarget::judge(query.ok().and_then(|Query(q)| q.resource).as_deref());
     match callback::begin(sso, &app.auth, resource) {
         Ok(begun) => match HeaderValue::from_str(begun.location.as_str()) {
-            Ok(location) => (StatusCode::FOUND, [(LOCATION, location), (SET_COOKIE, begun.cookie)]).into_response(),
+            Ok(location) => (
+                StatusCode::FOUND,
+                [(LOCATION, location), (SET_COOKIE, begun.cookie)],
+            )
+                .into_response(),
             Err(e) => internal(&format!("the authorization URL is no header: {e}")),
         },
         Err(e) => internal(&e),
@@ -81,9 +88,15 @@ pub async fn callback(
             let shown = etoken::quoted(&vouched.admitted.name);
             tracing::info!(outcome = "ok", subject = %shown, "sso login: {shown}");
             app.metrics.login(Login::Ok);
-            let mut response = (StatusCode::SEE_OTHER, [(LOCATION, login.resource.header_value())]).into_response();
+            let mut response = (
+                StatusCode::SEE_OTHER,
+                [(LOCATION, login.resource.header_value())],
+            )
+                .into_response();
             response.headers_mut().append(SET_COOKIE, cookie);
-            response.headers_mut().append(SET_COOKIE, state::clear_cookie(sso.secure));
+            response
+                .headers_mut()
+                .append(SET_COOKIE, state::clear_cookie(sso.secure));
             response
         }
         Err(refusal) => refuse(&app, sso, Some(&login), &refusal),
@@ -112,9 +125,17 @@ async fn sign_in(app: &App, sso: &Sso, vouched: &Vouched) -> Result<HeaderValue,
         .auth
         .claims_after(admitted.name.as_str(), revoked_before)
         .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    claims.attributes.insert(SSO_ATTRIBUTE.into(), "oidc".into());
-    if let Some(email) = admitted.email.as_ref().filter(|e| e.len() <= encapsulated_token::format::MAX_ATTRIBUTE_VALUE_LEN) {
-        claims.attributes.insert(EMAIL_ATTRIBUTE.into(), email.clone());
+    claims
+        .attributes
+        .insert(SSO_ATTRIBUTE.into(), "oidc".into());
+    if let Some(email) = admitted
+        .email
+        .as_ref()
+        .filter(|e| e.len() <= encapsulated_token::format::MAX_ATTRIBUTE_VALUE_LEN)
+    {
+        claims
+            .attributes
+            .insert(EMAIL_ATTRIBUTE.into(), email.clone());
     }
     for (name, value) in group_attributes(&admitted.groups) {
         claims.attributes.insert(name.into(), value);
@@ -144,7 +165,10 @@ pub struct LogoutForm {
 /// `POST /sso/backchannel-logout`: the provider says the user logged out
 /// there; every session of the user ends, farm-wide with Redis. 200 when
 /// the logout token checks out, 400 (and nothing revoked) otherwise.
-pub async fn backchannel_logout(State(app): State<Arc<App>>, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+pub async fn backchannel_logout(
+    State(app): State<Arc<App>>,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
     let Some(sso) = app.sso.as_deref() else {
         return not_configured();
     };
@@ -154,10 +178,22 @@ pub async fn backchannel_logout(State(app): State<Arc<App>>, form: Result<Form<L
     };
     let token = match form {
         Ok(Form(form)) => form.logout_token,
-        Err(e) => return refused(&format!("malformed request: {}", etoken::truncated(&e.body_text()))),
+        Err(e) => {
+            return refused(&format!(
+                "malformed request: {}",
+                etoken::truncated(&e.body_text())
+            ));
+        }
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let check = || logout_token::check(&token, &sso.provider.keys.current().logout_tokens, &sso.logout_tokens, now);
+    let check = || {
+        logout_token::check(
+            &token,
+            &sso.provider.keys.current().logout_tokens,
+            &sso.logout_tokens,
+            now,
+        )
+    };
     let logged_out = match check() {
         Err(logout_token::Refused::UnknownKey(_)) if sso.provider.keys.refetch().await => check(),
         other => other,
@@ -170,12 +206,19 @@ pub async fn backchannel_logout(State(app): State<Arc<App>>, form: Result<Form<L
     let name = match provision::find(&app.source, issuer, &subject).await {
         Ok(Some(name)) => name,
         Ok(None) => {
-            tracing::info!("back-channel logout of {}: no user bound to it here", etoken::quoted(&subject));
+            tracing::info!(
+                "back-channel logout of {}: no user bound to it here",
+                etoken::quoted(&subject)
+            );
             return (StatusCode::OK, "").into_response();
         }
         Err(e) => {
             tracing::error!("back-channel logout of {}: {e}", etoken::quoted(&subject));
-            return (StatusCode::SERVICE_UNAVAILABLE, "the directory cannot be read now\n").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the directory cannot be read now\n",
+            )
+                .into_response();
         }
     };
     match app.source.revoke_sessions(&app.users, &name).await {
@@ -184,12 +227,19 @@ pub async fn backchannel_logout(State(app): State<Arc<App>>, form: Result<Form<L
                 farm::Reach::Farm => "farm-wide",
                 farm::Reach::ThisInstance => "in this instance's users file",
             };
-            tracing::info!("back-channel logout: the sessions of {} end, {reach}", etoken::quoted(&name));
+            tracing::info!(
+                "back-channel logout: the sessions of {} end, {reach}",
+                etoken::quoted(&name)
+            );
             (StatusCode::OK, "").into_response()
         }
         Err(e) => {
             tracing::error!("back-channel logout of {}: {e}", etoken::quoted(&name));
-            (StatusCode::SERVICE_UNAVAILABLE, "the directory cannot be written now\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the directory cannot be written now\n",
+            )
+                .into_response()
         }
     }
 }
@@ -198,7 +248,11 @@ pub async fn backchannel_logout(State(app): State<Arc<App>>, form: Result<Form<L
 /// reason logged, the state cookie cleared.
 fn refuse(app: &App, sso: &Sso, login: Option<&LoginState>, refusal: &Refusal) -> Response {
     let (status, reason, message) = match refusal {
-        Refusal::BadRequest(why) => (StatusCode::BAD_REQUEST, why, "The sign-in could not be completed."),
+        Refusal::BadRequest(why) => (
+            StatusCode::BAD_REQUEST,
+            why,
+            "The sign-in could not be completed.",
+        ),
         Refusal::Forbidden(why) => (StatusCode::FORBIDDEN, why, "You may not sign in here."),
         Refusal::Unavailable(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -206,11 +260,23 @@ fn refuse(app: &App, sso: &Sso, login: Option<&LoginState>, refusal: &Refusal) -
             "Signing in is not possible right now.",
         ),
     };
-    tracing::info!(outcome = "failed", "sso login refused ({}): {reason}", status.as_u16());
+    tracing::info!(
+        outcome = "failed",
+        "sso login refused ({}): {reason}",
+        status.as_u16()
+    );
     app.metrics.login(Login::Failed);
     let resource = login.map_or_else(LocalTarget::root, |l| l.resource.clone());
-    let again = format!("/sso/login?resource={}", form_urlencoded::byte_serialize(resource.as_str().as_bytes()).collect::<String>());
-    (status, [(SET_COOKIE, state::clear_cookie(sso.secure))], Html(page::sso_refused(message, &again))).into_response()
+    let again = format!(
+        "/sso/login?resource={}",
+        form_urlencoded::byte_serialize(resource.as_str().as_bytes()).collect::<String>()
+    );
+    (
+        status,
+        [(SET_COOKIE, state::clear_cookie(sso.secure))],
+        Html(page::sso_refused(message, &again)),
+    )
+        .into_response()
 }
 
 fn not_configured() -> Response {

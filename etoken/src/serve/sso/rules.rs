@@ -236,10 +236,23 @@ mod tests {
         let ok = rules.admit(&claimed("Ann@Company.COM", true)).unwrap();
         assert_eq!(ok.name, "Ann@company.com");
         assert_eq!(ok.groups, ["editors", "staff"]);
-        for bad in ["a@evil@company.com", "@company.com", "ann@", "ann@company..com", "a nn@company.com", "ann"] {
-            assert!(matches!(rules.admit(&claimed(bad, true)), Err(Refused::NoName(_))), "{bad}");
+        for bad in [
+            "a@evil@company.com",
+            "@company.com",
+            "ann@",
+            "ann@company..com",
+            "a nn@company.com",
+            "ann",
+        ] {
+            assert!(
+                matches!(rules.admit(&claimed(bad, true)), Err(Refused::NoName(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(rules.admit(&claimed("ann@company.com", false)), Err(Refused::NoName(_))));
+        assert!(matches!(
+            rules.admit(&claimed("ann@company.com", false)),
+            Err(Refused::NoName(_))
+        ));
         let mut none = claimed("ann@company.com", true);
         none.email_verified = None;
         assert!(rules.needs_more(&none));
@@ -250,13 +263,27 @@ mod tests {
     fn allowed_domains_match_whole_domains_case_insensitively() {
         let rules = domains(&["company.com"]);
         assert!(rules.admit(&claimed("ann@COMPANY.com", true)).is_ok());
-        for outside in ["ann@evil-company.com", "ann@company.com.evil", "ann@sub.company.com", "a@evil@company.com"] {
+        for outside in [
+            "ann@evil-company.com",
+            "ann@company.com.evil",
+            "ann@sub.company.com",
+            "a@evil@company.com",
+        ] {
             assert!(rules.admit(&claimed(outside, true)).is_err(), "{outside}");
         }
         let mut by_sub = domains(&["company.com"]);
         by_sub.user_claim = Some(UserClaim::Sub);
-        assert!(matches!(by_sub.admit(&claimed("ann@company.com", false)), Err(Refused::NotAllowed(_))));
-        assert_eq!(by_sub.admit(&claimed("ann@company.com", true)).unwrap().name, "sub-1");
+        assert!(matches!(
+            by_sub.admit(&claimed("ann@company.com", false)),
+            Err(Refused::NotAllowed(_))
+        ));
+        assert_eq!(
+            by_sub
+                .admit(&claimed("ann@company.com", true))
+                .unwrap()
+                .name,
+            "sub-1"
+        );
     }
 
     #[test]
@@ -268,9 +295,15 @@ mod tests {
         assert!(rules.admit(&claimed("ann@company.com", true)).is_ok());
         let mut outsider = claimed("ann@company.com", true);
         outsider.groups = Some(vec!["Staff".into()]);
-        assert!(matches!(rules.admit(&outsider), Err(Refused::NotAllowed(_))));
+        assert!(matches!(
+            rules.admit(&outsider),
+            Err(Refused::NotAllowed(_))
+        ));
         outsider.groups = None;
-        assert!(matches!(rules.admit(&outsider), Err(Refused::NotAllowed(_))));
+        assert!(matches!(
+            rules.admit(&outsider),
+            Err(Refused::NotAllowed(_))
+        ));
     }
 
     #[test]
@@ -282,10 +315,19 @@ mod tests {
         let attributes = group_attributes(&kept);
         assert!(attributes.len() <= GROUP_ATTRIBUTES.len());
         let back = groups_header(|name| {
-            attributes.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+            attributes
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
         });
         assert_eq!(back, kept.join(","));
-        let odd = ["a,b".to_string(), "x".repeat(65), "ok".into(), "ok".into(), "\n".into()];
+        let odd = [
+            "a,b".to_string(),
+            "x".repeat(65),
+            "ok".into(),
+            "ok".into(),
+            "\n".into(),
+        ];
         assert_eq!(bounded_groups(&odd), ["ok"]);
     }
 }

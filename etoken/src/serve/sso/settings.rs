@@ -68,21 +68,33 @@ impl SsoArgs {
         let Some(issuer) = &self.oidc_issuer else {
             return Ok(None);
         };
-        let refused = |flag: &str, why: &dyn std::fmt::Display| format!("cannot start: {flag}: {why}");
-        let issuer_url = IssuerUrl::new(issuer.clone()).map_err(|e| refused("--oidc-issuer", &e))?;
+        let refused =
+            |flag: &str, why: &dyn std::fmt::Display| format!("cannot start: {flag}: {why}");
+        let issuer_url =
+            IssuerUrl::new(issuer.clone()).map_err(|e| refused("--oidc-issuer", &e))?;
         check_issuer(issuer_url.url()).map_err(|e| refused("--oidc-issuer", &e))?;
         let client_id = ClientId::new(self.oidc_client_id.clone().unwrap_or_default());
         let client_secret = match &self.oidc_client_secret_file {
-            Some(path) => Some(read_secret(path).map_err(|e| refused("--oidc-client-secret-file", &e))?),
+            Some(path) => {
+                Some(read_secret(path).map_err(|e| refused("--oidc-client-secret-file", &e))?)
+            }
             None => None,
         };
-        let scopes: Vec<String> = self.oidc_scopes.split_whitespace().map(str::to_owned).collect();
+        let scopes: Vec<String> = self
+            .oidc_scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         if !scopes.iter().any(|s| s == "openid") {
             return Err(refused("--oidc-scopes", &"must include openid"));
         }
         let base = Url::parse(public_url.as_str()).map_err(|e| refused("--public-url", &e))?;
-        let redirect_uri = base.join("sso/callback").map_err(|e| refused("--public-url", &e))?;
-        let post_logout_redirect_uri = base.join("login").map_err(|e| refused("--public-url", &e))?;
+        let redirect_uri = base
+            .join("sso/callback")
+            .map_err(|e| refused("--public-url", &e))?;
+        let post_logout_redirect_uri = base
+            .join("login")
+            .map_err(|e| refused("--public-url", &e))?;
         let http = Http::new()?;
         let provider = Provider::discover(&http, &issuer_url)
             .await
@@ -104,7 +116,11 @@ impl SsoArgs {
             client_id: client_id.as_str().to_owned(),
             algorithms: jwt_algorithms(&provider.algorithms),
         };
-        let display_name = issuer_url.url().host_str().unwrap_or("the identity provider").to_owned();
+        let display_name = issuer_url
+            .url()
+            .host_str()
+            .unwrap_or("the identity provider")
+            .to_owned();
         Ok(Some(Sso {
             client,
             provider,
@@ -146,9 +162,15 @@ fn check_issuer(url: &Url) -> Result<(), String> {
 /// The client secret: the file's first line, from a file only its owner
 /// may read.
 fn read_secret(path: &std::path::Path) -> Result<ClientSecret, String> {
-    let bytes = crate::private_file::read(path, "client secret file", "a file with the secret, mode 0600", MAX_SECRET_LEN)?;
+    let bytes = crate::private_file::read(
+        path,
+        "client secret file",
+        "a file with the secret, mode 0600",
+        MAX_SECRET_LEN,
+    )?;
     let text = Zeroizing::new(
-        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{} is not UTF-8", path.display()))?,
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("{} is not UTF-8", path.display()))?,
     );
     let secret = text.lines().next().unwrap_or_default().trim();
     if secret.is_empty() {
@@ -163,10 +185,19 @@ mod tests {
 
     #[test]
     fn an_issuer_is_https_or_loopback_http() {
-        for ok in ["https://idp.example.com/", "http://127.0.0.1:9000/", "http://[::1]:9000/", "http://localhost:1/"] {
+        for ok in [
+            "https://idp.example.com/",
+            "http://127.0.0.1:9000/",
+            "http://[::1]:9000/",
+            "http://localhost:1/",
+        ] {
             assert!(check_issuer(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
         }
-        for bad in ["http://idp.example.com/", "http://10.0.0.1/", "ftp://127.0.0.1/"] {
+        for bad in [
+            "http://idp.example.com/",
+            "http://10.0.0.1/",
+            "ftp://127.0.0.1/",
+        ] {
             assert!(check_issuer(&Url::parse(bad).unwrap()).is_err(), "{bad}");
         }
     }

@@ -57,7 +57,10 @@ impl std::fmt::Display for StateError {
 impl LoginState {
     /// Seals the state into a token for the cookie.
     pub fn seal(&self, auth: &Authenticator) -> Result<String, String> {
-        let now = auth.now().replace_nanosecond(0).unwrap_or_else(|_| auth.now());
+        let now = auth
+            .now()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| auth.now());
         let mut claims = Claims::new("sso-state", LIFETIME).with_audience(AUDIENCE);
         claims.issued_at = now;
         claims.session_started_at = now;
@@ -116,7 +119,11 @@ impl LoginState {
 /// The cookie's name: `__Host-` on https, so no sibling subdomain and no
 /// plain-http page can plant one.
 pub fn cookie_name(secure: bool) -> &'static str {
-    if secure { "__Host-sso-state" } else { "sso-state" }
+    if secure {
+        "__Host-sso-state"
+    } else {
+        "sso-state"
+    }
 }
 
 /// The `Set-Cookie` value carrying `token`: HttpOnly, SameSite=Lax (the
@@ -228,7 +235,10 @@ mod tests {
     fn copies_that_agree_are_one_cookie_and_copies_that_disagree_are_refused() {
         let mut headers = HeaderMap::new();
         assert_eq!(from_request(&headers, false), Err(StateError::Missing));
-        headers.append(COOKIE, HeaderValue::from_static("a=1; sso-state=x; sso-state=x"));
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; sso-state=x; sso-state=x"),
+        );
         assert_eq!(from_request(&headers, false).unwrap(), "x");
         assert_eq!(from_request(&headers, true), Err(StateError::Missing));
         headers.append(COOKIE, HeaderValue::from_static("sso-state=y"));
@@ -240,12 +250,21 @@ mod tests {
         let set = set_cookie("t", true);
         let set = set.to_str().unwrap();
         assert!(set.starts_with("__Host-sso-state=t"), "{set}");
-        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age=600"] {
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/",
+            "Secure",
+            "Max-Age=600",
+        ] {
             assert!(set.contains(attribute), "{set}");
         }
         let clear = clear_cookie(false);
         let clear = clear.to_str().unwrap();
-        assert!(clear.starts_with("sso-state=;") && clear.contains("Max-Age=0"), "{clear}");
+        assert!(
+            clear.starts_with("sso-state=;") && clear.contains("Max-Age=0"),
+            "{clear}"
+        );
         assert!(!clear.contains("Secure"));
     }
 }
