@@ -442,6 +442,41 @@ async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeri
         );
     }
 
+    // The control: the same route's token, valid, for carol, is taken
+    // (so the forgeries above failed for what each changed) and ends
+    // carol's session alone.
+    let carol = sign_in(
+        &ProviderUser::new(&farm.provider),
+        &farm.c,
+        &farm.a,
+        "carol",
+        PAGE,
+    )
+    .await;
+    let valid = farm
+        .provider
+        .forge_logout_token("provider", serde_json::json!({ "sub": "carol" }))
+        .await;
+    let response = support::post_fields(
+        &farm.b.url("/sso/backchannel-logout"),
+        &[("logout_token", &valid)],
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), 200, "a valid logout token for carol");
+    for server in farm.all() {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while auth_status(server, &carol.cookie).await != 401 {
+            assert!(
+                Instant::now() < deadline,
+                "carol's session ended on {}",
+                server.instance
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(auth_status(server, &cookie).await, 200, "alice's did not");
+    }
+
     // The user signs out at the provider (its end-session page): the
     // provider posts a logout token to B before it answers.
     let started = Instant::now();
@@ -957,4 +992,77 @@ async fn chromium_signs_in_at_the_provider_through_nginx_and_returns_to_the_page
     );
     assert_eq!(report.matches("ok   ").count(), 7, "{report}");
     assert!(dir.join("sso-protected.png").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_state_cookie_login_page_and_group_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    add_sso_user(dir, "alice@example.com");
+    etoken_ok(
+        dir,
+        &["user", "add", "--users", "users.json", "local"],
+        "local-pw\n",
+    );
+    const HTTPS: &str = "https://publish.test";
+    let mut both = registration(PUBLIC, None);
+    both.redirect_uris.push(format!("{HTTPS}/sso/callback"));
+    let provider = Provider::start(&both);
+    let users = ["--users", "users.json"];
+
+    // Behind https: __Host-sso-state, Secure, Path=/, no Domain, 10 minutes.
+    let secure = Server::start(dir, &oidc_args(&provider.issuer, HTTPS, &users));
+    let response = get(&secure.url("/sso/login?resource=/content/"), &[]).await;
+    assert!(response.status().is_redirection(), "{response:?}");
+    let state = set_cookies(&response)
+        .into_iter()
+        .find(|c| c.name().ends_with("sso-state"))
+        .expect("a state cookie");
+    assert_eq!(state.name(), "__Host-sso-state");
+    assert_eq!(state.secure(), Some(true));
+    assert_eq!(state.path(), Some("/"));
+    assert_eq!(state.domain(), None);
+    let max_age = state.max_age().expect("a Max-Age").whole_seconds();
+    assert!((1..=600).contains(&max_age), "short-lived: {max_age} s");
+
+    // The login page offers the provider; --password-login off hides the form.
+    let page = get(&secure.url("/login"), &[]).await.text().await.unwrap();
+    assert!(page.contains("/sso/login"), "{page}");
+    assert!(page.contains("j_password"), "{page}");
+    let mut no_passwords = users.to_vec();
+    no_passwords.extend(["--password-login", "off"]);
+    let sso_only = Server::start(dir, &oidc_args(&provider.issuer, HTTPS, &no_passwords));
+    let page = get(&sso_only.url("/login"), &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/sso/login"), "{page}");
+    assert!(!page.contains("j_password"), "{page}");
+    // and refuses the password post too; the other instance takes it.
+    let form = "j_username=local&j_password=local-pw";
+    let refused = support::post_form(&sso_only.url("/j_security_check"), form).await;
+    assert_eq!(refused.status(), 403, "no password logins");
+    let taken = support::post_form(&secure.url("/j_security_check"), form).await;
+    assert_eq!(taken.status(), 303, "a password login where they are on");
+
+    // --oidc-allowed-group: editors only; alice is one, bob is not.
+    let mut editors = users.to_vec();
+    editors.extend(["--oidc-allowed-group", "editors"]);
+    let server = Server::start(dir, &oidc_args(&provider.issuer, PUBLIC, &editors));
+    let bob = ProviderUser::new(&provider);
+    let response = refused_sign_in(&bob, &server, &server, "bob").await;
+    assert_refused(response, Some(403), "bob is not in editors").await;
+    let alice = sign_in(
+        &ProviderUser::new(&provider),
+        &server,
+        &server,
+        "alice",
+        PAGE,
+    )
+    .await;
+    let (status, _, _, groups) = auth(&server, &alice.cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(groups.as_deref(), Some("staff,editors"));
 }
