@@ -291,6 +291,30 @@ async fn auth_status(server: &Server, cookie: &str) -> u16 {
     auth(server, cookie).await.0
 }
 
+/// Polls `/auth` on each of `servers` until it refuses `cookie`; when each
+/// did, counted from `since`. Fails past `within`.
+async fn ended_on<const N: usize>(
+    servers: [&Server; N],
+    cookie: &str,
+    since: Instant,
+    within: Duration,
+) -> [Duration; N] {
+    let mut ended = [None; N];
+    while ended.iter().any(Option::is_none) {
+        for (i, server) in servers.iter().enumerate() {
+            if ended[i].is_none() && auth_status(server, cookie).await == 401 {
+                ended[i] = Some(since.elapsed());
+            }
+        }
+        assert!(
+            since.elapsed() < within,
+            "the session did not end everywhere within {within:?}: {ended:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    ended.map(Option::unwrap)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_third() {
     let farm = Farm::start();
@@ -464,16 +488,9 @@ async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeri
     )
     .await;
     assert_eq!(response.status(), 200, "a valid logout token for carol");
+    let within = Duration::from_secs(2);
+    ended_on(farm.all(), &carol.cookie, Instant::now(), within).await;
     for server in farm.all() {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while auth_status(server, &carol.cookie).await != 401 {
-            assert!(
-                Instant::now() < deadline,
-                "carol's session ended on {}",
-                server.instance
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         assert_eq!(auth_status(server, &cookie).await, 200, "alice's did not");
     }
 
@@ -488,19 +505,7 @@ async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeri
     );
     let provider_done = started.elapsed();
     farm.provider.wait_for_log("backchannel.success");
-    let mut ended = [None; 3];
-    while ended.iter().any(Option::is_none) && started.elapsed() < Duration::from_secs(5) {
-        for (i, server) in farm.all().into_iter().enumerate() {
-            if ended[i].is_none() && auth_status(server, &cookie).await == 401 {
-                ended[i] = Some(started.elapsed());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let lags: Vec<Duration> = ended
-        .iter()
-        .map(|lag| lag.expect("the session ended on every instance within 5 s"))
-        .collect();
+    let lags = ended_on(farm.all(), &cookie, started, Duration::from_secs(5)).await;
     let lag = lags.iter().max().unwrap();
     eprintln!(
         "sso: back-channel logout lag (provider sign-out confirmed to 401 on all three) {} ms \
@@ -561,17 +566,8 @@ async fn our_logout_sends_the_browser_to_the_providers_end_session() {
         location(&answer)
     );
     farm.provider.wait_for_log("backchannel.success");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    for server in farm.all() {
-        while auth_status(server, &signed_in.cookie).await != 401 {
-            assert!(
-                Instant::now() < deadline,
-                "the session ended on {}",
-                server.instance
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let within = Duration::from_secs(2);
+    ended_on(farm.all(), &signed_in.cookie, Instant::now(), within).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
