@@ -125,3 +125,128 @@ pub fn check(
         _ => Err(invalid("neither sub nor sid".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::http::Http;
+    use super::super::provider::KeyCache;
+    use super::super::test_provider::{
+        CLIENT_ID, ISSUER, JwksServer, KID, jwks, sign, sign_hs256_with_public_key, unsigned,
+    };
+    use super::*;
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims() -> Value {
+        json!({
+            "iss": ISSUER, "aud": CLIENT_ID, "iat": now(), "exp": now() + 120, "jti": "j-1",
+            "sub": "alice", "sid": "s-1", "events": {LOGOUT_EVENT: {}},
+        })
+    }
+
+    fn with(change: &[(&str, Value)]) -> Value {
+        let mut claims = claims();
+        for (name, value) in change {
+            claims[*name] = value.clone();
+        }
+        claims
+    }
+
+    fn without(name: &str) -> Value {
+        let mut claims = claims();
+        claims.as_object_mut().unwrap().remove(name);
+        claims
+    }
+
+    fn expected() -> Expected {
+        Expected {
+            issuer: ISSUER.into(),
+            client_id: CLIENT_ID.into(),
+            algorithms: vec![Algorithm::RS256],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_logout_token_names_the_subject_and_every_forgery_is_refused() {
+        let server = JwksServer::start(jwks(KID)).await;
+        let keys = KeyCache::fetch(Http::new().unwrap(), &server.url)
+            .await
+            .unwrap();
+        let keys = &keys.current().logout_tokens;
+        let good = check(&sign(KID, &claims()), keys, &expected(), now()).unwrap();
+        assert_eq!(good.subject, "alice");
+
+        let forged = [
+            ("alg none", unsigned(KID, &claims())),
+            (
+                "HS256 with the RSA public key",
+                sign_hs256_with_public_key(KID, &claims()),
+            ),
+            (
+                "wrong issuer",
+                sign(KID, &with(&[("iss", json!("http://127.0.0.1:2/"))])),
+            ),
+            (
+                "wrong audience",
+                sign(KID, &with(&[("aud", json!("other"))])),
+            ),
+            (
+                "expired",
+                sign(
+                    KID,
+                    &with(&[("exp", json!(now() - 300)), ("iat", json!(now() - 400))]),
+                ),
+            ),
+            (
+                "old iat",
+                sign(
+                    KID,
+                    &with(&[("iat", json!(now() - 3600)), ("exp", json!(now() + 60))]),
+                ),
+            ),
+            (
+                "iat of the wrong type",
+                sign(KID, &with(&[("iat", json!("now"))])),
+            ),
+            ("no iat", sign(KID, &without("iat"))),
+            ("no event", sign(KID, &with(&[("events", json!({}))]))),
+            (
+                "a nonce (an ID token)",
+                sign(KID, &with(&[("nonce", json!("n"))])),
+            ),
+            ("no sub", sign(KID, &without("sub"))),
+            ("tampered", {
+                let token = sign(KID, &claims());
+                let (rest, signature) = token.rsplit_once('.').unwrap();
+                let flipped = if signature.starts_with('A') { "B" } else { "A" };
+                format!("{rest}.{flipped}{}", &signature[1..])
+            }),
+        ];
+        for (case, token) in forged {
+            assert!(check(&token, keys, &expected(), now()).is_err(), "{case}");
+        }
+        // HS256 is refused even when advertised: the key is RSA.
+        let lenient = Expected {
+            algorithms: vec![Algorithm::HS256, Algorithm::RS256],
+            ..expected()
+        };
+        assert!(
+            check(
+                &sign_hs256_with_public_key(KID, &claims()),
+                keys,
+                &lenient,
+                now()
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            check(&sign("unknown", &claims()), keys, &expected(), now()),
+            Err(Refused::UnknownKey(_))
+        ));
+        assert!(check(&"x".repeat(MAX_LEN + 1), keys, &expected(), now()).is_err());
+    }
+}

@@ -24,6 +24,8 @@ pub mod routes;
 pub mod rules;
 pub mod settings;
 pub mod state;
+#[cfg(test)]
+mod test_provider;
 
 use openidconnect::core::CoreGenderClaim;
 use openidconnect::core::{

@@ -84,6 +84,8 @@ impl Keys {
 pub struct KeyCache {
     http: Http,
     jwks_uri: String,
+    /// [`REFETCH_INTERVAL`], but for tests.
+    interval: Duration,
     current: RwLock<Arc<Keys>>,
     fetched: tokio::sync::Mutex<Instant>,
 }
@@ -91,10 +93,20 @@ pub struct KeyCache {
 impl KeyCache {
     /// Fetches the keys at `jwks_uri` once.
     pub async fn fetch(http: Http, jwks_uri: &str) -> Result<Self, String> {
+        Self::fetch_every(http, jwks_uri, REFETCH_INTERVAL).await
+    }
+
+    /// Fetches the keys once; refetches at most once per `interval`.
+    pub async fn fetch_every(
+        http: Http,
+        jwks_uri: &str,
+        interval: Duration,
+    ) -> Result<Self, String> {
         let keys = Self::download(&http, jwks_uri).await?;
         Ok(Self {
             http,
             jwks_uri: jwks_uri.to_owned(),
+            interval,
             current: RwLock::new(Arc::new(keys)),
             fetched: tokio::sync::Mutex::new(Instant::now()),
         })
@@ -116,11 +128,11 @@ impl KeyCache {
             .clone()
     }
 
-    /// Fetches the keys again unless they were fetched within
-    /// [`REFETCH_INTERVAL`]; whether new keys were swapped in.
+    /// Fetches the keys again unless they were fetched within the
+    /// interval ([`REFETCH_INTERVAL`]); whether new keys were swapped in.
     pub async fn refetch(&self) -> bool {
         let mut fetched = self.fetched.lock().await;
-        if fetched.elapsed() < REFETCH_INTERVAL {
+        if fetched.elapsed() < self.interval {
             return false;
         }
         *fetched = Instant::now();
