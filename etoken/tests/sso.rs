@@ -89,7 +89,7 @@ fn oidc_args<'a>(issuer: &'a str, public: &'a str, extra: &[&'a str]) -> Vec<&'a
 /// provider sends logout tokens to B. Only example.com may sign in.
 struct Farm {
     provider: Provider,
-    _redis: Redis,
+    redis: Redis,
     redis_url: String,
     a: Server,
     b: Server,
@@ -122,7 +122,7 @@ impl Farm {
         let c = Server::start(dir.path(), &args);
         Farm {
             provider,
-            _redis: redis,
+            redis,
             redis_url,
             a,
             b,
@@ -163,13 +163,13 @@ async fn start_login(server: &Server, resource: &str) -> (String, String) {
     (authorization, format!("{}={}", state.name(), state.value()))
 }
 
-/// Sends the provider's redirect `callback` (to the redirect URI) to
-/// `server` instead, with `cookie` when given.
+/// Sends the provider's redirect `callback` (to the redirect URI, at the
+/// farm's public URL) to `server` instead, with `cookie` when given.
 async fn callback(server: &Server, callback: &Url, cookie: Option<&str>) -> reqwest::Response {
     assert_eq!(
-        callback.as_str().split('?').next(),
-        Some(format!("{PUBLIC}/sso/callback").as_str()),
-        "the provider sends the browser to the redirect URI"
+        callback.path(),
+        "/sso/callback",
+        "the provider sends the browser to the redirect URI: {callback}"
     );
     let url = server.url(&format!("/sso/callback?{}", callback.query().unwrap_or("")));
     match cookie {
@@ -364,6 +364,20 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_th
             server.instance
         );
     }
+
+    // The provider's tokens are kept nowhere: the directory in Redis holds
+    // alice's record and no JWT (an ID token starts with `eyJ`).
+    assert_eq!(
+        farm.redis
+            .cli(&["CONFIG", "SET", "rdbcompression", "no"])
+            .trim(),
+        "OK"
+    );
+    assert_eq!(farm.redis.cli(&["SAVE"]).trim(), "OK");
+    let dump = std::fs::read(farm.redis.dir().join("dump.rdb")).unwrap();
+    let holds = |needle: &[u8]| dump.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(b"alice@example.com"), "alice is provisioned in Redis");
+    assert!(!holds(b"eyJ"), "no token of the provider's in Redis");
 
     // The same callback again (its code is used): refused, on any instance.
     for server in [&farm.b, &farm.c] {
@@ -791,6 +805,10 @@ async fn a_file_based_instance_takes_a_pre_provisioned_sso_user() {
     assert_eq!(auth_status(&one, &signed_in.cookie).await, 200);
     let users = std::fs::read_to_string(dir.join("users.json")).unwrap();
     assert!(users.contains("bob@other.test"), "{users}");
+    assert!(
+        !users.contains("eyJ"),
+        "no token of the provider's: {users}"
+    );
     let others = std::fs::read_to_string(dir.join("two/users.json")).unwrap();
     assert!(!others.contains("bob@other.test"), "{others}");
     assert_eq!(
@@ -849,8 +867,10 @@ struct Nginx {
 impl Nginx {
     fn start(dir: &Path, port: u16, upstream: &str) -> Nginx {
         let www = dir.join("www");
-        std::fs::create_dir_all(www.join("content")).unwrap();
-        std::fs::write(www.join("content/page.html"), PROTECTED_PAGE).unwrap();
+        for section in ["content", "editors"] {
+            std::fs::create_dir_all(www.join(section)).unwrap();
+            std::fs::write(www.join(section).join("page.html"), PROTECTED_PAGE).unwrap();
+        }
         let path = |name: &str| dir.join(name).display().to_string();
         // Run as root (CI), workers would switch to `nobody`, who cannot
         // read this private directory.
@@ -885,6 +905,18 @@ http {{
             auth_request_set $auth_groups $upstream_http_x_auth_groups;
             add_header X-Auth-User $auth_user;
             add_header X-Auth-Groups $auth_groups;
+            error_page 401 = @login;
+            root {www};
+        }}
+        # Editors only: /auth?group=editors answers 403 to everyone else.
+        location = /_auth_editors {{
+            internal;
+            proxy_pass http://etoken/auth?group=editors;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length \"\";
+        }}
+        location /editors/ {{
+            auth_request /_auth_editors;
             error_page 401 = @login;
             root {www};
         }}
@@ -967,11 +999,15 @@ async fn chromium_signs_in_at_the_provider_through_nginx_and_returns_to_the_page
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/sso.py");
     let shots = dir.to_owned();
-    let issuer = provider.issuer.clone();
+    let args = [
+        protected.clone(),
+        provider.issuer.clone(),
+        "alice".to_owned(),
+    ];
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
             .arg(script)
-            .args([protected.as_str(), issuer.as_str(), "alice"])
+            .args(args)
             .arg(&shots)
             .output()
     })
@@ -988,6 +1024,31 @@ async fn chromium_signs_in_at_the_provider_through_nginx_and_returns_to_the_page
     );
     assert_eq!(report.matches("ok   ").count(), 7, "{report}");
     assert!(dir.join("sso-protected.png").exists());
+
+    // nginx authorizes a location by group: alice (staff, editors) gets
+    // the editors' page, bob (staff) a 403, a stranger the login.
+    let editors = format!("{public}/editors/page.html");
+    let alice = sign_in(
+        &ProviderUser::new(&provider),
+        &server,
+        &server,
+        "alice",
+        PAGE,
+    )
+    .await;
+    let bob = sign_in(&ProviderUser::new(&provider), &server, &server, "bob", PAGE).await;
+    let page = get(&editors, &[("cookie", &alice.cookie)]).await;
+    assert_eq!(page.status(), 200, "alice is an editor");
+    assert!(page.text().await.unwrap().contains("the protected page"));
+    let page = get(&editors, &[("cookie", &bob.cookie)]).await;
+    assert_eq!(page.status(), 403, "bob is not");
+    assert_eq!(
+        get(&editors, &[]).await.status(),
+        302,
+        "a stranger signs in first"
+    );
+    let page = get(&protected, &[("cookie", &bob.cookie)]).await;
+    assert_eq!(page.status(), 200, "bob may read the rest");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1061,4 +1122,11 @@ async fn https_state_cookie_login_page_and_group_rules() {
     let (status, _, _, groups) = auth(&server, &alice.cookie).await;
     assert_eq!(status, 200);
     assert_eq!(groups.as_deref(), Some("staff,editors"));
+    let in_group = |group: &'static str| {
+        let url = server.url(&format!("/auth?group={group}"));
+        let cookie = alice.cookie.clone();
+        async move { get(&url, &[("cookie", &cookie)]).await.status().as_u16() }
+    };
+    assert_eq!(in_group("editors").await, 200, "/auth?group=editors");
+    assert_eq!(in_group("admins").await, 403, "/auth?group=admins");
 }
