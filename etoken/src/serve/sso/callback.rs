@@ -124,7 +124,13 @@ pub async fn finish(
         .set_pkce_verifier(PkceCodeVerifier::new(login.verifier.to_string()))
         .request_async(&sso.http)
         .await
-        .map_err(|e| bad(format!("the code exchange failed: {}", token_error(&e))))?;
+        .map_err(|e| match e {
+            // The provider refused the code (used, expired, not ours).
+            openidconnect::RequestTokenError::ServerResponse(_) => {
+                bad(format!("the code exchange failed: {}", token_error(&e)))
+            }
+            _ => Refusal::Unavailable(format!("the code exchange failed: {}", token_error(&e))),
+        })?;
     let token = response
         .id_token()
         .ok_or_else(|| bad("the token response has no ID token".into()))?;

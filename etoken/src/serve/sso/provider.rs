@@ -22,12 +22,17 @@ use super::http::Http;
 /// How often an unknown key id may make us fetch the JWKS again.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The metadata of RP-initiated and back-channel logout, beyond Core's.
+/// The metadata we read beyond Core's: RP-initiated logout's endpoint, and
+/// whether the provider names itself in its authorization responses.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct LogoutMetadata {
     /// Where a logout sends the browser (RP-Initiated Logout 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<Url>,
+    /// RFC 9207: the callback then must carry `iss`, and it must be ours
+    /// (a mix-up attack's answer from another provider carries another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 impl AdditionalProviderMetadata for LogoutMetadata {}
