@@ -59,7 +59,7 @@ impl Users {
             )));
         }
         for (name, user) in &file.users {
-            check_record(name, &user.password)
+            user.check(name, check_record)
                 .map_err(|e| corrupt(format!("user {name:?}: {e}")))?;
         }
         Ok(Users { users: file.users })
@@ -75,6 +75,18 @@ impl Users {
         text.push(b'\n');
         encapsulated_token::write_file_atomically(path, &text)
             .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// `name`'s record, if `name` is a user of this instance.
+    pub fn get(&self, name: &str) -> Option<&UserRecord> {
+        self.users.get(name)
+    }
+
+    /// Sets `name`'s record as it is (single sign-on provisioning).
+    pub fn insert(&mut self, name: &str, record: UserRecord) -> Result<(), String> {
+        check_name(name)?;
+        self.users.insert(name.into(), record);
+        Ok(())
     }
 
     /// Whether `name` is a user of this instance.
@@ -157,10 +169,15 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing the password: {e}"))
 }
 
-/// A user record we trust: a valid name and an argon2id PHC hash. The
-/// users file and the Redis snapshot both check every record with it.
+/// A user record we trust: a valid name and an argon2id PHC hash (empty
+/// for a single sign-on user, which [`UserRecord::check`] allows only with
+/// its account). The users file and the Redis snapshot both check every
+/// record with it.
 pub fn check_record(name: &str, hash: &str) -> Result<(), String> {
     check_name(name)?;
+    if hash.is_empty() {
+        return Ok(());
+    }
     match PasswordHash::new(hash) {
         Ok(hash) if hash.algorithm.as_str() == ARGON2ID_IDENT.as_str() => Ok(()),
         Ok(_) => Err("hash is not argon2id".into()),

@@ -42,7 +42,7 @@ mod write;
 pub use follow::{Follower, Freshness, KEEPALIVE, Records, Refused, Stale, Table};
 pub use keyspace::{Change, Keyspace, REVOCATIONS, SERVICES, USERS};
 pub use session::{SessionStore, Stateful};
-pub use users::{RecordCheck, UserRecord, UserSnapshot};
+pub use users::{RecordCheck, SsoAccount, UserRecord, UserSnapshot};
 pub use write::Writer;
 
 /// How long one Redis command may take before it counts as failed: a

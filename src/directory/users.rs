@@ -28,7 +28,9 @@ use crate::handler::{DirectoryError, Session, Standing, UserDirectory};
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UserRecord {
-    /// The password hash, as a PHC string.
+    /// The password hash, as a PHC string; empty for a user who signs in
+    /// at an identity provider only (then `sso` says which account).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub password: String,
     /// Sessions begun before this instant are over.
     #[serde(
@@ -37,6 +39,63 @@ pub struct UserRecord {
         with = "time::serde::rfc3339::option"
     )]
     pub sessions_revoked_before: Option<OffsetDateTime>,
+    /// The identity provider's account this user is bound to, for a user
+    /// provisioned by single sign-on (or pre-provisioned for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<SsoAccount>,
+}
+
+/// A user's account at an OpenID provider: bound by (issuer, subject) at
+/// the first login, so a later login with the same name from another
+/// account is refused. A user pre-provisioned with `etoken user add --sso`
+/// has no binding until that first login.
+///
+/// ```
+/// use encapsulated_token::directory::UserRecord;
+/// let record: UserRecord = serde_json::from_str(
+///     r#"{"sso":{"issuer":"https://idp.example","subject":"248289761001","groups":["editors"]}}"#).unwrap();
+/// assert!(record.password.is_empty());
+/// assert_eq!(record.sso.unwrap().groups, ["editors"]);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SsoAccount {
+    /// The provider's issuer URL; none until the first login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The provider's `sub` for the user; none until the first login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The verified email the provider last vouched for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The groups the provider last named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The last single sign-on login.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub last_login: Option<OffsetDateTime>,
+}
+
+impl SsoAccount {
+    /// An account not yet bound to a provider's subject (pre-provisioned).
+    pub fn unbound() -> Self {
+        Self::default()
+    }
+
+    /// The account `subject` at `issuer`.
+    pub fn bound(issuer: impl Into<String>, subject: impl Into<String>) -> Self {
+        Self {
+            issuer: Some(issuer.into()),
+            subject: Some(subject.into()),
+            ..Self::default()
+        }
+    }
 }
 
 impl UserRecord {
@@ -45,6 +104,31 @@ impl UserRecord {
         Self {
             password: password.into(),
             sessions_revoked_before: None,
+            sso: None,
+        }
+    }
+
+    /// A user who signs in at an identity provider only: no password.
+    pub fn single_sign_on(account: SsoAccount) -> Self {
+        Self {
+            password: String::new(),
+            sessions_revoked_before: None,
+            sso: Some(account),
+        }
+    }
+
+    /// Whether the user signs in with single sign-on only (no password).
+    pub fn is_sso_only(&self) -> bool {
+        self.password.is_empty()
+    }
+
+    /// Checks that the record is a password user or a single sign-on one,
+    /// passing a password hash to `check`.
+    pub fn check(&self, name: &str, check: RecordCheck) -> Result<(), String> {
+        match (self.password.is_empty(), &self.sso) {
+            (true, None) => Err("neither a password nor a single sign-on account".into()),
+            (true, Some(_)) => check(name, ""),
+            (false, _) => check(name, &self.password),
         }
     }
 
@@ -60,6 +144,7 @@ impl fmt::Debug for UserRecord {
         f.debug_struct("UserRecord")
             .field("password", &"<hash>")
             .field("sessions_revoked_before", &self.sessions_revoked_before)
+            .field("sso", &self.sso)
             .finish()
     }
 }
@@ -78,7 +163,8 @@ struct Entry {
 }
 
 /// Checks a user's name and password hash before the snapshot trusts
-/// them (the application's rules: which hash, which names).
+/// them (the application's rules: which hash, which names). A single
+/// sign-on user's hash is empty.
 pub type RecordCheck = fn(&str, &str) -> Result<(), String>;
 
 /// The users of the farm, in memory, with their revocation times. Reads
@@ -159,12 +245,14 @@ impl UserSnapshot {
         }
     }
 
-    /// `name`'s password hash, if `name` is a user.
+    /// `name`'s password hash, if `name` is a user with a password (a
+    /// single sign-on user has none).
     pub fn password(&self, name: &str) -> Option<String> {
         self.read()
             .get(name)?
             .password
             .as_deref()
+            .filter(|hash| !hash.is_empty())
             .map(str::to_owned)
     }
 
@@ -200,7 +288,7 @@ impl UserSnapshot {
         if record.sessions_revoked_before.is_some() {
             return Err("a revocation belongs in the revocations table".into());
         }
-        (self.check)(name, &record.password)?;
+        record.check(name, self.check)?;
         Ok(record.password.into())
     }
 

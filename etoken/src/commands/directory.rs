@@ -6,9 +6,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use encapsulated_token::directory::{
-    Keyspace, REVOCATIONS, SERVICES, USERS, UserRecord, UserSnapshot, Writer,
-};
+use encapsulated_token::directory::{Keyspace, REVOCATIONS, SERVICES, USERS, UserSnapshot, Writer};
 
 use crate::services::Services;
 use crate::users::Users;
@@ -57,7 +55,8 @@ async fn import(url: &str, users: Option<Users>, services: Option<Services>) -> 
         let mut records = Vec::new();
         let mut revocations = Vec::new();
         for (name, record) in users.records() {
-            let stored = UserRecord::new(record.password.clone());
+            // The revocation goes to its own table; the rest as it is.
+            let stored = record.clone().revoked_before(None);
             records.push((
                 name.clone(),
                 serde_json::to_vec(&stored).map_err(|e| e.to_string())?,

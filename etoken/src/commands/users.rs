@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use encapsulated_token::directory::{USERS, UserRecord, Writer};
+use encapsulated_token::directory::{SsoAccount, USERS, UserRecord, Writer};
 
 use crate::users::{MAX_PASSWORD_LEN, Users, check_name, hash_password, revocation_instant};
 
@@ -35,8 +35,14 @@ pub enum UserCommand {
         /// The user name.
         name: String,
         /// Replace the password of an existing user instead of refusing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sso")]
         replace: bool,
+        /// A user who signs in at the OpenID provider only (no password,
+        /// nothing read from stdin): pre-provisioned so that every instance
+        /// of a file-based farm knows the name before the first login,
+        /// which binds it to the provider's account.
+        #[arg(long)]
+        sso: bool,
     },
     /// Change a user's password (read as for `add`); ends the sessions
     /// begun before it on every instance that reloads the file.
@@ -87,7 +93,14 @@ pub fn run(command: UserCommand) -> Result<(), String> {
         UserCommand::Add {
             file: _,
             name,
+            sso: true,
+            ..
+        } => add_sso(&path, &name),
+        UserCommand::Add {
+            file: _,
+            name,
             replace,
+            sso: false,
         } => add(&path, &name, replace),
         UserCommand::Passwd { name, .. } => passwd(&path, &name),
         UserCommand::RevokeSessions { name, .. } => revoke_sessions(&path, &name),
@@ -112,6 +125,20 @@ async fn in_redis(url: &str, command: UserCommand) -> Result<(), String> {
         format!("no user {name:?} in {url}: `etoken user list --directory {url}` shows them")
     };
     match command {
+        UserCommand::Add {
+            name, sso: true, ..
+        } => {
+            check_name(&name).map_err(|e| format!("{name:?}: {e}"))?;
+            let record = serde_json::to_vec(&sso_record()).map_err(|e| e.to_string())?;
+            if !writer
+                .put_new(USERS, &name, &record)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("user {name:?} already exists in {url}"));
+            }
+            println!("added single sign-on user {name} to {url}");
+        }
         UserCommand::Add { name, replace, .. } => {
             let existed = exists(name.clone()).await?;
             if existed && !replace {
@@ -254,6 +281,34 @@ fn add(path: &Path, name: &str, replace: bool) -> Result<(), String> {
     } else {
         println!("added user {name} to {}", path.display());
     }
+    Ok(())
+}
+
+/// A user pre-provisioned for single sign-on: no password, no binding yet.
+fn sso_record() -> UserRecord {
+    UserRecord::single_sign_on(SsoAccount::unbound())
+}
+
+/// `user add --sso`: creates the file if it does not exist.
+fn add_sso(path: &Path, name: &str) -> Result<(), String> {
+    check_name(name).map_err(|e| format!("{name:?}: {e}"))?;
+    let mut users = if path.exists() {
+        Users::load(path)?
+    } else {
+        Users::default()
+    };
+    if users.contains(name) {
+        return Err(format!(
+            "user {name:?} already exists in {}",
+            path.display()
+        ));
+    }
+    users.insert(name, sso_record())?;
+    users.store(path)?;
+    println!(
+        "added single sign-on user {name} to {}; copy the file to every instance",
+        path.display()
+    );
     Ok(())
 }
 

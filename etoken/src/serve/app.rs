@@ -21,7 +21,9 @@ use super::farm::Source;
 use super::form::MAX_BODY;
 use super::guard::{self, Guard, Headerless};
 use super::metrics::{self, Metrics};
+use super::page::LoginPage;
 use super::reload::{LiveUsers, ReloadHealth};
+use super::sso::{self, Sso};
 use super::throttle::Throttle;
 use super::{auth, developer, exchange, health, logging, login};
 use crate::grants::TokenSettings;
@@ -50,6 +52,10 @@ pub struct App {
     pub source: Source,
     /// Logins and token exchanges are counted here.
     pub metrics: Metrics,
+    /// Single sign-on, when `--oidc-issuer` is given.
+    pub sso: Option<Arc<Sso>>,
+    /// What the login page offers.
+    pub login_page: LoginPage,
 }
 
 /// The directory an instance follows: users, technical accounts, where they
@@ -100,7 +106,19 @@ impl App {
             logins,
             source,
             metrics: Metrics::default(),
+            sso: None,
+            login_page: LoginPage::default(),
         })
+    }
+
+    /// Single sign-on at `sso`; the password form only if `password_login`.
+    pub fn with_sso(mut self, sso: Option<Sso>, password_login: bool) -> Self {
+        self.login_page = LoginPage {
+            sso: sso.as_ref().map(|sso| sso.display_name.clone()),
+            password: password_login,
+        };
+        self.sso = sso.map(Arc::new);
+        self
     }
 
     /// Counts logins and token exchanges into `metrics`.
@@ -166,6 +184,13 @@ pub fn router(app: App, guard: &Guard, observing: Observing) -> Router {
             guard.browser_form(post(login::login), Headerless::Allowed),
         )
         .route("/healthz", get(health::healthz))
+        .route("/sso/login", get(sso::routes::login))
+        .route("/sso/callback", get(sso::routes::callback))
+        // The provider calls it server to server: no cookie, no CSRF check.
+        .route(
+            "/sso/backchannel-logout",
+            guard::token_endpoint(post(sso::routes::backchannel_logout)),
+        )
         .merge(guarded)
         .merge(developer_page)
         .merge(developer_token)

@@ -480,7 +480,11 @@ mod tests {
 
     #[test]
     fn the_policy_allows_exactly_the_pages_style() {
-        let page = page::login(&crate::serve::redirect::LocalTarget::root(), Some("error"));
+        let page = page::login(
+            &page::LoginPage::default(),
+            &crate::serve::redirect::LocalTarget::root(),
+            Some("error"),
+        );
         let style = page
             .split_once("<style>")
             .and_then(|(_, rest)| rest.split_once("</style>"))

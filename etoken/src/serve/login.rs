@@ -17,24 +17,34 @@ use super::farm::{self, Reach};
 use super::metrics::Login;
 use super::page;
 use super::redirect::LocalTarget;
+use super::sso::routes::SSO_ATTRIBUTE;
 use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN, check_password};
 
+/// `?resource=PATH`: where a login ends (the password form's and single
+/// sign-on's).
 #[derive(Deserialize)]
 pub struct LoginQuery {
-    resource: Option<String>,
+    pub resource: Option<String>,
 }
 
 /// `GET /login?resource=...`: the form, its hidden `resource` already
 /// judged, so the page never carries a target that leaves the site.
-pub async fn login_page(query: Result<Query<LoginQuery>, QueryRejection>) -> Html<String> {
+pub async fn login_page(
+    State(app): State<Arc<App>>,
+    query: Result<Query<LoginQuery>, QueryRejection>,
+) -> Html<String> {
     let resource = query.ok().and_then(|Query(q)| q.resource);
-    Html(page::login(&LocalTarget::judge(resource.as_deref()), None))
+    Html(page::login(
+        &app.login_page,
+        &LocalTarget::judge(resource.as_deref()),
+        None,
+    ))
 }
 
 pub async fn home(State(app): State<Arc<App>>, identity: Option<Identity>) -> Html<String> {
     match identity {
         Some(identity) => Html(page::signed_in(&identity.subject, &app.instance)),
-        None => Html(page::login(&LocalTarget::root(), None)),
+        None => Html(page::login(&app.login_page, &LocalTarget::root(), None)),
     }
 }
 
@@ -70,8 +80,16 @@ pub async fn login(
         }
     };
     let resource = LocalTarget::judge(form.resource.as_deref());
+    if !app.login_page.password {
+        tracing::info!("refused login: --password-login is off");
+        return (StatusCode::FORBIDDEN, "password login is off here\n").into_response();
+    }
     let wrong = |status| {
-        let page = page::login(&resource, Some("Wrong user name or password."));
+        let page = page::login(
+            &app.login_page,
+            &resource,
+            Some("Wrong user name or password."),
+        );
         (status, Html(page)).into_response()
     };
     let shown = etoken::quoted(&form.j_username);
@@ -86,6 +104,7 @@ pub async fn login(
         tracing::info!(%client, outcome = "throttled", subject = %shown, "throttled login for {shown}: retry after {seconds}s");
         app.metrics.login(Login::Throttled);
         let page = page::login(
+            &app.login_page,
             &resource,
             Some(&format!(
                 "Too many attempts. Try again in {seconds} seconds."
@@ -182,8 +201,9 @@ pub async fn logout(
         }))
     );
     let Some(identity) = identity else {
-        return signed_out(&app, None);
+        return signed_out(&app, None, false);
     };
+    let at_provider = identity.attribute(SSO_ATTRIBUTE).is_some();
     match farm::logout(&app.source, &app.users, &identity, everywhere).await {
         Ok(reach) => {
             let shown = etoken::quoted(&identity.subject);
@@ -194,7 +214,7 @@ pub async fn logout(
                 }
                 None => tracing::info!("logout: {shown}"),
             }
-            signed_out(&app, reach)
+            signed_out(&app, reach, at_provider)
         }
         Err(e) => {
             tracing::error!(
@@ -210,12 +230,21 @@ pub async fn logout(
     }
 }
 
-fn signed_out(app: &App, reach: Option<Reach>) -> Response {
+/// The logout's answer: the cookie cleared, and the browser sent on to
+/// the login page, or to the provider's end-session endpoint for a session
+/// begun there (which sends it back to the login page).
+fn signed_out(app: &App, reach: Option<Reach>, at_provider: bool) -> Response {
     let cookie = (SET_COOKIE, app.auth.logout_cookie());
     let message = match reach {
         None => {
-            let to_login = (LOCATION, HeaderValue::from_static("/login"));
-            return (StatusCode::SEE_OTHER, [cookie, to_login]).into_response();
+            let provider = app
+                .sso
+                .as_deref()
+                .filter(|_| at_provider)
+                .and_then(|sso| sso.end_session_url())
+                .and_then(|url| HeaderValue::from_str(url.as_str()).ok());
+            let next = provider.unwrap_or(HeaderValue::from_static("/login"));
+            return (StatusCode::SEE_OTHER, [cookie, (LOCATION, next)]).into_response();
         }
         Some(Reach::Farm) => {
             "Signed out everywhere: every instance of the farm refuses your earlier sessions."
@@ -225,6 +254,6 @@ fn signed_out(app: &App, reach: Option<Reach>) -> Response {
              other instances follow when the file is replicated to them."
         }
     };
-    let page = page::login(&LocalTarget::root(), Some(message));
+    let page = page::login(&app.login_page, &LocalTarget::root(), Some(message));
     (StatusCode::OK, [cookie], Html(page)).into_response()
 }

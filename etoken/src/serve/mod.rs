@@ -22,6 +22,7 @@ mod page;
 mod redirect;
 mod reload;
 mod settings;
+mod sso;
 mod throttle;
 
 use std::net::SocketAddr;
@@ -148,6 +149,8 @@ pub struct ServeArgs {
     log_format: logging::LogFormat,
     #[command(flatten)]
     limits: connections::Limits,
+    #[command(flatten)]
+    sso: sso::settings::SsoArgs,
     /// FOR TESTS ONLY: shift this instance's token clock by SECONDS
     /// (negative = behind), to simulate clock skew in a farm; at most 400
     /// days either way.
@@ -175,6 +178,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let embedded = args.keys.is_none();
     if args.keys.is_some() && args.users.is_none() && args.directory.is_none() {
         return Err("cannot start: --keys needs --users FILE or --directory URL".into());
+    }
+    if args.audience.as_deref() == Some(sso::state::AUDIENCE) {
+        return Err(format!(
+            "cannot start: --audience: {:?} is the single sign-on state cookie's",
+            sso::state::AUDIENCE
+        ));
     }
     if args.mode == Mode::Stateful && args.directory.is_none() {
         return Err(
@@ -292,8 +301,24 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             source,
             reloads: reloads.clone(),
         };
+        let sso = args
+            .sso
+            .start(&tokens.public_urls[0], cookies.secure())
+            .await?;
+        if let Some(sso) = &sso {
+            tracing::info!(
+                "single sign-on at {}; redirect URI {}, back-channel logout URI {}",
+                sso.provider.issuer().as_str(),
+                sso.redirect_uri,
+                sso.redirect_uri
+                    .join("backchannel-logout")
+                    .map(|u| u.to_string())
+                    .unwrap_or_default()
+            );
+        }
         let app = app::App::new(auth.clone(), directories, logins, tokens, &instance)?
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_sso(sso, args.sso.password_login == sso::settings::Switch::On);
         tracing::info!(
             instance,
             "keys from {}: {}",

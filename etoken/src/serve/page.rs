@@ -3,10 +3,28 @@
 
 use super::redirect::LocalTarget;
 
+/// What the login page offers: the password form, single sign-on, or both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginPage {
+    /// The provider's name for "Sign in with ...", when configured.
+    pub sso: Option<String>,
+    /// Whether the password form is shown (`--password-login`).
+    pub password: bool,
+}
+
+impl Default for LoginPage {
+    fn default() -> Self {
+        Self {
+            sso: None,
+            password: true,
+        }
+    }
+}
+
 /// The login page; `resource` is where to go after logging in. An
 /// `error` is announced (`role="alert"`) and tied to both fields, which
 /// are marked invalid, so a screen reader says why the form came back.
-pub fn login(resource: &LocalTarget, error: Option<&str>) -> String {
+pub fn login(offer: &LoginPage, resource: &LocalTarget, error: Option<&str>) -> String {
     let (error, described) = match error {
         Some(e) => (
             format!(
@@ -17,10 +35,29 @@ pub fn login(resource: &LocalTarget, error: Option<&str>) -> String {
         ),
         None => (String::new(), ""),
     };
+    let sso = offer
+        .sso
+        .as_ref()
+        .map(|name| {
+            let target: String =
+                form_urlencoded::byte_serialize(resource.as_str().as_bytes()).collect();
+            format!(
+                "<p><a id=\"sso-login\" href=\"/sso/login?resource={}\">Sign in with {}</a></p>",
+                escape(&target),
+                escape(name)
+            )
+        })
+        .unwrap_or_default();
+    if !offer.password {
+        return page(
+            "Sign in",
+            &format!("<main><h1>Sign in</h1>{error}{sso}</main>"),
+        );
+    }
     page(
         "Sign in",
         &format!(
-            "<main><h1>Sign in</h1>{error}\
+            "<main><h1>Sign in</h1>{error}{sso}\
              <form method=\"post\" action=\"/j_security_check\">\
              <label for=\"j_username\">User name</label>\
              <input id=\"j_username\" name=\"j_username\" autocomplete=\"username\" \
@@ -31,6 +68,20 @@ pub fn login(resource: &LocalTarget, error: Option<&str>) -> String {
              <input type=\"hidden\" name=\"resource\" value=\"{}\">\
              <button type=\"submit\">Sign in</button></form></main>",
             escape(resource.as_str())
+        ),
+    )
+}
+
+/// A refused single sign-on: why, in words for a person, and a link that
+/// starts again.
+pub fn sso_refused(message: &str, again: &str) -> String {
+    page(
+        "Sign-in refused",
+        &format!(
+            "<main><h1>Sign-in refused</h1><p class=\"error\" role=\"alert\">{}</p>\
+             <p><a id=\"try-again\" href=\"{}\">Try again</a></p></main>",
+            escape(message),
+            escape(again)
         ),
     )
 }
@@ -123,7 +174,7 @@ mod tests {
 
     #[test]
     fn every_login_field_has_a_label_and_an_error_is_announced_and_tied_to_them() {
-        let plain = login(&LocalTarget::root(), None);
+        let plain = login(&LoginPage::default(), &LocalTarget::root(), None);
         for id in ["j_username", "j_password"] {
             assert!(plain.contains(&format!("<label for=\"{id}\">")), "{plain}");
             assert!(
@@ -134,7 +185,11 @@ mod tests {
         assert!(!plain.contains("role=\"alert\"") && !plain.contains("aria-invalid=\"true\""));
         assert!(plain.contains("autofocus"), "focus starts in the form");
 
-        let failed = login(&LocalTarget::root(), Some("Wrong <user>"));
+        let failed = login(
+            &LoginPage::default(),
+            &LocalTarget::root(),
+            Some("Wrong <user>"),
+        );
         assert!(failed.contains(
             "<p class=\"error\" id=\"login-error\" role=\"alert\">Wrong &lt;user&gt;</p>"
         ));
@@ -144,5 +199,38 @@ mod tests {
         );
         assert_eq!(failed.matches("aria-invalid=\"true\"").count(), 2);
         assert!(!failed.contains("<script"), "works without JavaScript");
+    }
+
+    #[test]
+    fn single_sign_on_is_offered_with_the_resource_and_the_form_can_go() {
+        let offer = LoginPage {
+            sso: Some("idp.example.com".into()),
+            password: true,
+        };
+        let both = login(&offer, &LocalTarget::judge(Some("/a?b=c")), None);
+        assert!(
+            both.contains(
+                "href=\"/sso/login?resource=%2Fa%3Fb%3Dc\">Sign in with idp.example.com</a>"
+            ),
+            "{both}"
+        );
+        assert!(both.contains("j_password"));
+        let only = login(
+            &LoginPage {
+                password: false,
+                ..offer
+            },
+            &LocalTarget::root(),
+            None,
+        );
+        assert!(
+            only.contains("Sign in with") && !only.contains("j_password"),
+            "{only}"
+        );
+        let refused = sso_refused("No <way>", "/sso/login?resource=%2F");
+        assert!(
+            refused.contains("No &lt;way&gt;")
+                && refused.contains("href=\"/sso/login?resource=%2F\">Try again")
+        );
     }
 }
