@@ -134,6 +134,24 @@ impl Farm {
     fn all(&self) -> [&Server; 3] {
         [&self.a, &self.b, &self.c]
     }
+
+    /// Waits until every instance accepts `cookie` (a user provisioned on
+    /// one reaches the others through Redis); how long that took, at most.
+    async fn settle(&self, cookie: &str) -> Duration {
+        let started = Instant::now();
+        for server in self.all() {
+            while auth_status(server, cookie).await != 200 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "{} does not accept the cookie: {:?}",
+                    server.instance,
+                    server.log()
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        started.elapsed()
+    }
 }
 
 /// `GET /sso/login?resource=RESOURCE` on `server`: the provider's
@@ -351,6 +369,11 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_th
     );
 
     // C never saw this login, and knows alice from the Redis directory.
+    let provisioned = farm.settle(&cookie).await;
+    eprintln!(
+        "sso: a first login's user reached all three instances {} ms after B's callback answered",
+        provisioned.as_millis()
+    );
     let (status, user, email, groups) = auth(&farm.c, &cookie).await;
     assert_eq!(status, 200, "{:?}", farm.c.log());
     assert_eq!(user.as_deref(), Some("alice@example.com"));
@@ -394,15 +417,36 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_th
     );
 }
 
+/// The browser's next request after the callback may land on any
+/// instance at once: a first login's user must be known there already.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_login_works_on_every_instance_the_moment_the_callback_answers() {
+    let farm = Farm::start();
+    let mut refused = Vec::new();
+    for round in 0..8 {
+        let login = format!("newcomer-{round}");
+        let user = ProviderUser::new(&farm.provider);
+        let signed_in = sign_in(&user, &farm.a, &farm.b, &login, PAGE).await;
+        for server in [&farm.c, &farm.a] {
+            if auth_status(server, &signed_in.cookie).await != 200 {
+                refused.push(format!("{login} on {}", server.instance));
+            }
+        }
+        farm.settle(&signed_in.cookie).await;
+    }
+    assert!(
+        refused.is_empty(),
+        "refused right after the callback (provisioning had not reached them yet): {refused:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeries_end_none() {
     let farm = Farm::start();
     let alice = ProviderUser::new(&farm.provider);
     let signed_in = sign_in(&alice, &farm.a, &farm.b, "alice", PAGE).await;
     let cookie = signed_in.cookie;
-    for server in farm.all() {
-        assert_eq!(auth_status(server, &cookie).await, 200);
-    }
+    farm.settle(&cookie).await;
 
     // Forged logout tokens, sent where the provider sends real ones.
     let issuer = farm.provider.issuer.clone();
@@ -491,6 +535,7 @@ async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeri
         PAGE,
     )
     .await;
+    farm.settle(&carol.cookie).await;
     let valid = farm
         .provider
         .forge_logout_token("provider", serde_json::json!({ "sub": "carol" }))
@@ -542,6 +587,7 @@ async fn our_logout_sends_the_browser_to_the_providers_end_session() {
     let farm = Farm::start();
     let alice = ProviderUser::new(&farm.provider);
     let signed_in = sign_in(&alice, &farm.a, &farm.b, "alice", PAGE).await;
+    farm.settle(&signed_in.cookie).await;
     let response = support::client()
         .post(farm.c.url("/logout"))
         .header("cookie", &signed_in.cookie)
@@ -558,7 +604,13 @@ async fn our_logout_sends_the_browser_to_the_providers_end_session() {
         .into_iter()
         .any(|c| c.name().ends_with("login-token") && c.value().is_empty());
     assert!(cleared, "logout clears the login cookie: {response:?}");
-    let end_session = Url::parse(location(&response)).expect("an absolute URL");
+    let end_session = Url::parse(location(&response)).unwrap_or_else(|e| {
+        panic!(
+            "POST /logout of an SSO session sends the browser to the provider, not to {:?} ({e}): {:?}",
+            location(&response),
+            farm.c.log()
+        )
+    });
     assert_eq!(
         end_session.as_str().split('?').next(),
         Some(format!("{}/session/end", farm.provider.issuer).as_str())
@@ -641,7 +693,7 @@ async fn tampered_or_missing_state_is_refused_before_the_code_is_spent() {
         farm.c.log()
     );
     let cookie = login_cookie(&response).expect("a login cookie");
-    assert_eq!(auth_status(&farm.a, &cookie).await, 200);
+    farm.settle(&cookie).await;
 }
 
 /// `text` with its last character changed (still URL- and cookie-safe).
@@ -664,7 +716,7 @@ async fn a_user_outside_the_allowed_domains_gets_403_and_no_session() {
     // Neither was provisioned: an allowed user still signs in.
     let alice = ProviderUser::new(&farm.provider);
     let signed_in = sign_in(&alice, &farm.b, &farm.c, "alice", PAGE).await;
-    assert_eq!(auth_status(&farm.a, &signed_in.cookie).await, 200);
+    farm.settle(&signed_in.cookie).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -740,8 +792,9 @@ async fn a_reused_email_or_a_local_password_user_cannot_take_over_an_account() {
         {
             assert!(
                 Instant::now() < deadline,
-                "carol reached {}",
-                server.instance
+                "carol reached {}: {:?}",
+                server.instance,
+                server.log()
             );
             // Seldom needed (Redis announces in milliseconds); slow, so
             // that failed logins do not reach the throttle.
@@ -762,6 +815,7 @@ async fn a_reused_email_or_a_local_password_user_cannot_take_over_an_account() {
     // subject with the same (reassigned) email, is refused.
     let alice = ProviderUser::new(&farm.provider);
     let first = sign_in(&alice, &farm.a, &farm.b, "alice", PAGE).await;
+    farm.settle(&first.cookie).await;
     let newcomer = ProviderUser::new(&farm.provider);
     let response = refused_sign_in(&newcomer, &farm.b, &farm.c, "alice-new").await;
     assert_refused(response, None, "the same email under another subject").await;
