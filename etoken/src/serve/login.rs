@@ -20,9 +20,11 @@ use super::redirect::LocalTarget;
 use super::sso::routes::SSO_ATTRIBUTE;
 use crate::users::{MAX_NAME_LEN, MAX_PASSWORD_LEN, check_password};
 
+/// `?resource=PATH`: where a login ends (the password form's and single
+/// sign-on's).
 #[derive(Deserialize)]
 pub struct LoginQuery {
-    resource: Option<String>,
+    pub resource: Option<String>,
 }
 
 /// `GET /login?resource=...`: the form, its hidden `resource` already

@@ -48,7 +48,15 @@ impl Http {
     /// Sends `request`; the response's body is read up to [`MAX_RESPONSE`].
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let url = request.uri().to_string();
-        let failed = |e: &dyn fmt::Display| HttpError(format!("{url}: {e}"));
+        let failed = |e: &dyn std::error::Error| {
+            let mut text = format!("{url}: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            HttpError(text)
+        };
         let request = reqwest::Request::try_from(request).map_err(|e| failed(&e))?;
         let mut response = self.0.execute(request).await.map_err(|e| failed(&e))?;
         let mut answer = http::Response::builder().status(response.status());
@@ -58,8 +66,8 @@ impl Http {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
             if body.len() + chunk.len() > MAX_RESPONSE {
-                return Err(failed(&format_args!(
-                    "the response is over {MAX_RESPONSE} bytes"
+                return Err(HttpError(format!(
+                    "{url}: the response is over {MAX_RESPONSE} bytes"
                 )));
             }
             body.extend_from_slice(&chunk);

@@ -21,6 +21,7 @@ use super::rules::group_attributes;
 use super::state::{self, LoginState};
 use crate::serve::app::App;
 use crate::serve::farm;
+use crate::serve::login::LoginQuery;
 use crate::serve::metrics::Login;
 use crate::serve::page;
 use crate::serve::redirect::LocalTarget;
@@ -30,11 +31,6 @@ use crate::serve::redirect::LocalTarget;
 pub const SSO_ATTRIBUTE: &str = "sso";
 /// The attribute carrying the verified email.
 pub const EMAIL_ATTRIBUTE: &str = "email";
-
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    resource: Option<String>,
-}
 
 /// `GET /sso/login?resource=PATH`: off to the provider (302), the login's
 /// state in the `sso-state` cookie.
