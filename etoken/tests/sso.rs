@@ -159,7 +159,7 @@ impl Farm {
 /// `name=value` pair.
 async fn start_login(server: &Server, resource: &str) -> (String, String) {
     let url = Url::parse_with_params(&server.url("/sso/login"), [("resource", resource)]).unwrap();
-    let response = get(url.as_str(), &[]).await;
+    let response = fetch(url.as_str(), None).await;
     assert!(
         response.status().is_redirection(),
         "/sso/login on {}: {} {:?}",
@@ -190,10 +190,7 @@ async fn callback(server: &Server, callback: &Url, cookie: Option<&str>) -> reqw
         "the provider sends the browser to the redirect URI: {callback}"
     );
     let url = server.url(&format!("/sso/callback?{}", callback.query().unwrap_or("")));
-    match cookie {
-        Some(cookie) => get(&url, &[("cookie", cookie)]).await,
-        None => get(&url, &[]).await,
-    }
+    fetch(&url, cookie).await
 }
 
 fn set_cookies(response: &reqwest::Response) -> Vec<cookie::Cookie<'static>> {
@@ -286,11 +283,28 @@ async fn assert_refused(response: reqwest::Response, status: Option<u16>, what: 
 }
 
 /// `/auth` with `cookie`: the status and the identity headers.
+/// One client for the farm's routes, made once: building a reqwest client
+/// loads the system's root certificates (rustls), which would dwarf the
+/// times measured.
+fn shared_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(support::client)
+}
+
+/// `GET url`, with `cookie` when given, on the shared client.
+async fn fetch(url: &str, cookie: Option<&str>) -> reqwest::Response {
+    let mut request = shared_client().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.expect("the request is answered")
+}
+
 async fn auth(
     server: &Server,
     cookie: &str,
 ) -> (u16, Option<String>, Option<String>, Option<String>) {
-    let response = get(&server.url("/auth"), &[("cookie", cookie)]).await;
+    let response = fetch(&server.url("/auth"), Some(cookie)).await;
     let header = |name: &str| {
         response
             .headers()
@@ -337,6 +351,7 @@ async fn ended_on<const N: usize>(
 async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_third() {
     let farm = Farm::start();
     let alice = ProviderUser::new(&farm.provider);
+    shared_client();
 
     let started = Instant::now();
     let (authorization, state) = start_login(&farm.a, PAGE).await;
