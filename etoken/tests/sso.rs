@@ -58,6 +58,15 @@ fn add_sso_user(dir: &Path, name: &str) {
     );
 }
 
+/// A directory for file-based instances: keys, the client secret, and
+/// `users.json` with alice@example.com pre-provisioned (`--sso`).
+fn files_with_alice() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    add_sso_user(tmp.path(), "alice@example.com");
+    tmp
+}
+
 fn write_secret(dir: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("oidc-secret");
@@ -434,9 +443,10 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_works_on_the_th
 
 /// The browser's next request after the callback may land on any
 /// instance at once: a first login's user must be known there already.
-/// Ignored until the `sso` branch closes the window (the callback answers
-/// before the other instances hear of the new user through Redis; seen in
-/// about one run in four of 8 first logins; 30 here):
+/// Ignored until the `sso` branch closes the window: the callback answers
+/// before the other instances hear of the new user through Redis, and 3 to
+/// 4 of these 60 immediate requests were refused ("no such user exists on
+/// this instance") in each of 3 runs;
 /// `cargo test -p etoken --test sso -- --ignored` shows it.
 #[ignore = "a first login's user reaches the other instances after the callback answers (issue 19)"]
 #[tokio::test(flavor = "multi_thread")]
@@ -471,58 +481,41 @@ async fn a_logout_at_the_provider_ends_the_session_on_every_instance_and_forgeri
     // Forged logout tokens, sent where the provider sends real ones.
     let issuer = farm.provider.issuer.clone();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // (what is wrong, the key that signs, the claims that differ)
     let forgeries = [
-        (
-            "alg none",
-            farm.provider
-                .forge_logout_token("none", serde_json::json!({}))
-                .await,
-        ),
-        (
-            "a wrong signature",
-            farm.provider
-                .forge_logout_token("foreign", serde_json::json!({}))
-                .await,
-        ),
+        ("alg none", "none", serde_json::json!({})),
+        ("a wrong signature", "foreign", serde_json::json!({})),
         (
             "a wrong audience",
-            farm.provider
-                .forge_logout_token("provider", serde_json::json!({ "aud": "another-client" }))
-                .await,
+            "provider",
+            serde_json::json!({ "aud": "another-client" }),
         ),
         (
             "a wrong issuer",
-            farm.provider
-                .forge_logout_token(
-                    "provider",
-                    serde_json::json!({ "iss": format!("{issuer}/other") }),
-                )
-                .await,
+            "provider",
+            serde_json::json!({ "iss": format!("{issuer}/other") }),
         ),
         (
             "no logout event",
-            farm.provider
-                .forge_logout_token("provider", serde_json::json!({ "events": {} }))
-                .await,
+            "provider",
+            serde_json::json!({ "events": {} }),
         ),
         (
             "a nonce",
-            farm.provider
-                .forge_logout_token("provider", serde_json::json!({ "nonce": "n-0S6_WzA2Mj" }))
-                .await,
+            "provider",
+            serde_json::json!({ "nonce": "n-0S6_WzA2Mj" }),
         ),
         (
             "issued in an hour",
-            farm.provider
-                .forge_logout_token(
-                    "provider",
-                    serde_json::json!({ "iat": now + 3600, "exp": now + 7200 }),
-                )
-                .await,
+            "provider",
+            serde_json::json!({ "iat": now + 3600, "exp": now + 7200 }),
         ),
-        ("garbage", "not.a.jwt".to_owned()),
     ];
-    for (what, token) in &forgeries {
+    let mut tokens = vec![("garbage", "not.a.jwt".to_owned())];
+    for (what, key, claims) in forgeries {
+        tokens.push((what, farm.provider.forge_logout_token(key, claims).await));
+    }
+    for (what, token) in &tokens {
         let response = support::post_fields(
             &farm.b.url("/sso/backchannel-logout"),
             &[("logout_token", token)],
@@ -861,10 +854,8 @@ async fn a_reused_email_or_a_local_password_user_cannot_take_over_an_account() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_based_instance_takes_a_pre_provisioned_sso_user() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = files_with_alice();
     let dir = tmp.path();
-    setup(dir);
-    add_sso_user(dir, "alice@example.com");
     std::fs::create_dir(dir.join("two")).unwrap();
     std::fs::copy(dir.join("users.json"), dir.join("two/users.json")).unwrap();
     let provider = Provider::start(&registration(PUBLIC, None));
@@ -912,10 +903,8 @@ async fn a_file_based_instance_takes_a_pre_provisioned_sso_user() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_that_cannot_be_used_stops_start_up_with_one_line() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = files_with_alice();
     let dir = tmp.path();
-    setup(dir);
-    add_sso_user(dir, "alice@example.com");
     let unreachable = format!("http://127.0.0.1:{}", free_port());
     let provider = Provider::start(&registration(PUBLIC, None));
     let no_discovery = format!("{}/no-such-issuer", provider.issuer);
@@ -1063,10 +1052,8 @@ impl Drop for Nginx {
 #[tokio::test(flavor = "multi_thread")]
 async fn chromium_signs_in_at_the_provider_through_nginx_and_returns_to_the_page() {
     let python = support::venv_python("browser-venv", "playwright", &["playwright==1.65.2"]);
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = files_with_alice();
     let dir = tmp.path();
-    setup(dir);
-    add_sso_user(dir, "alice@example.com");
     std::fs::create_dir(dir.join("nginx")).unwrap();
     let nginx_port = free_port();
     let public = format!("http://127.0.0.1:{nginx_port}");
@@ -1145,10 +1132,8 @@ async fn chromium_signs_in_at_the_provider_through_nginx_and_returns_to_the_page
 
 #[tokio::test(flavor = "multi_thread")]
 async fn https_state_cookie_login_page_and_group_rules() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = files_with_alice();
     let dir = tmp.path();
-    setup(dir);
-    add_sso_user(dir, "alice@example.com");
     etoken_ok(
         dir,
         &["user", "add", "--users", "users.json", "local"],
