@@ -28,7 +28,7 @@ import Provider from 'oidc-provider';
 
 // Two domains; alice-new has alice's email under another subject (a
 // reassigned address); carol collides with a local password user in the
-// tests; dave's email is not verified.
+// tests; dave's email is not verified; newcomer-N (below) are first logins.
 const ACCOUNTS = {
   alice: { email: 'alice@example.com', email_verified: true, groups: ['staff', 'editors'] },
   bob: { email: 'bob@other.test', email_verified: true, groups: ['staff'] },
@@ -102,7 +102,10 @@ const provider = new Provider(issuer, {
     return globalThis.fetch(url, rest);
   },
   async findAccount(ctx, id) {
-    const account = ACCOUNTS[id];
+    // newcomer-N@example.com, for as many first logins as a test needs.
+    const account = ACCOUNTS[id] ?? (/^newcomer-\d{1,4}$/.test(id)
+      ? { email: `${id}@example.com`, email_verified: true, groups: ['staff'] }
+      : undefined);
     if (!account) return undefined;
     return {
       accountId: id,
