@@ -1,22 +1,13 @@
 //! Finding the token in a request: `Authorization: Bearer`, else the login
 //! cookie among all the cookies of all the `Cookie` headers.
 
-use cookie::Cookie;
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};
 
 use super::error::AuthError;
+use crate::cookies::named_cookies;
 
-/// The most `Cookie` header bytes of one request that are read, all headers
-/// together: every login cookie within them is considered (a planted cookie
-/// must not push the user's own out of view), and a request with more is
-/// refused as [`AuthError::BadCookies`]. Browsers send at most a few KiB; a
-/// proxy in front (nginx: 8 KiB per header line) usually refuses far less.
-///
-/// ```
-/// assert_eq!(encapsulated_token::handler::MAX_COOKIE_BYTES, 64 * 1024);
-/// ```
-pub const MAX_COOKIE_BYTES: usize = 64 * 1024;
+pub use crate::cookies::MAX_COOKIE_BYTES;
 
 /// The credential a request carries.
 #[derive(Debug, PartialEq, Eq)]
@@ -75,26 +66,20 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     Ok(Some(token))
 }
 
-/// The values of every cookie named `name`, across every `Cookie` header.
-/// Each `;`-separated pair is parsed by the `cookie` crate on its own, so a
-/// pair that is not UTF-8 or does not parse (some other application's
-/// cookie) spoils only itself.
+/// The values of every cookie named `name`, across every `Cookie` header
+/// ([`named_cookies`]: a pair that is not UTF-8 or does not parse spoils
+/// only itself).
 fn login_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Vec<&'h str>, AuthError> {
-    let values = headers.get_all(COOKIE);
-    let total: usize = values.iter().map(|value| value.len()).sum();
-    if total > MAX_COOKIE_BYTES {
-        return Err(AuthError::BadCookies {
-            problem: "over 64 KiB of Cookie headers",
-        });
-    }
-    Ok(values
+    let values: Vec<&[u8]> = headers
+        .get_all(COOKIE)
         .iter()
-        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
-        .filter_map(|pair| std::str::from_utf8(pair).ok())
-        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
-        .filter(|cookie| cookie.name() == name)
-        .filter_map(|cookie| cookie.value_raw())
-        .collect())
+        .map(|v| v.as_bytes())
+        .collect();
+    let cookies =
+        named_cookies(&values, |found| found == name).map_err(|_| AuthError::BadCookies {
+            problem: "over 64 KiB of Cookie headers",
+        })?;
+    Ok(cookies.into_iter().map(|(_, value)| value).collect())
 }
 
 #[cfg(test)]
