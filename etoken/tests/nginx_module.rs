@@ -399,14 +399,17 @@ fn several_login_cookies_are_each_verified(nginx: &Nginx, root: &Path) {
     let before = nginx.upstream_requests();
     let then_alice = format!("{junk}; login-token={alice}");
     let alice_alone = format!("a=1; __Host-login-token={alice}");
-    for headers in [
+    for (case, headers) in [
         vec![("Cookie", then_alice.as_str())],
         vec![("Cookie", junk.as_str()), ("Cookie", alice_alone.as_str())],
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         assert_eq!(
             nginx.get("/page", &headers),
             (200, "user=alice".into()),
-            "{headers:.60?}"
+            "junk then alice, case {case}"
         );
     }
     assert_eq!(nginx.upstream_requests(), before + 2);
@@ -414,14 +417,21 @@ fn several_login_cookies_are_each_verified(nginx: &Nginx, root: &Path) {
     let two = format!("login-token={alice}; {junk}; login-token={bob}");
     let bob_host = format!("__Host-login-token={bob}");
     let alice_cookie = format!("login-token={alice}");
-    for headers in [
+    for (case, headers) in [
         vec![("Cookie", two.as_str())],
         vec![
             ("Cookie", alice_cookie.as_str()),
             ("Cookie", bob_host.as_str()),
         ],
-    ] {
-        assert_eq!(nginx.get("/page", &headers).0, 401, "{headers:.60?}");
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            nginx.get("/page", &headers).0,
+            401,
+            "alice and bob, case {case}"
+        );
         assert_eq!(
             nginx.get("/whoami", &headers),
             (200, "|ambiguous_cookies".into())
