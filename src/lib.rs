@@ -44,6 +44,8 @@
 mod claims;
 #[cfg(feature = "os")]
 mod clock;
+#[cfg(feature = "cookies")]
+pub mod cookies;
 #[cfg(feature = "redis")]
 pub mod directory;
 pub mod format;
@@ -55,6 +57,7 @@ mod key_dir;
 mod keys;
 mod mac;
 mod mint;
+mod one_of;
 mod ring_json;
 #[cfg(unix)]
 mod trusted_file;
@@ -67,6 +70,7 @@ pub use inspect::{UnverifiedToken, decode_unverified};
 pub use key_dir::{RING_FILE, write_file_atomically};
 pub use keys::{Fingerprint, KEY_LEN, Key, KeyError, KeyId, KeyRing};
 pub use mint::{Issuer, MintError};
+pub use one_of::OneOfError;
 pub use ring_json::{MAX_RING_JSON_LEN, RingJsonError};
 #[cfg(unix)]
 pub use trusted_file::{Access, open_trusted_dir, read_trusted_file};

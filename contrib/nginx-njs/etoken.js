@@ -9,6 +9,12 @@
 //   js_var $etoken_leeway 30;                    # seconds (default 30)
 //   js_set $etoken_user etoken.user;
 //   js_set $etoken_reason etoken.reason;
+//   js_set $etoken_set_cookie etoken.setCookie;  # clears an ambiguous cookie
+//   add_header Set-Cookie $etoken_set_cookie always;
+//
+// Every login cookie of every Cookie header is verified (the Rust
+// handler's rule): junk ones are skipped, valid ones naming two users are
+// refused as ambiguous_cookies and the cookie cleared.
 //
 // njs gives each request a fresh copy of the script's state, so the ring
 // document is read and parsed on every request that carries a token (a
@@ -27,6 +33,8 @@ var MAX_RING_LEN = 65536;
 var RING_FORMAT = 'encapsulated-token-ring-json/1';
 var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 var COOKIE_NAMES = ['__Host-login-token', 'login-token'];
+// The core's MAX_COOKIE_BYTES: every Cookie header together.
+var MAX_COOKIE_BYTES = 65536;
 
 function refused(kind, position) {
     return { error: { kind: kind, position: position === undefined ? null : position } };
@@ -237,24 +245,65 @@ function bearer(header) {
     return m ? m[1] : null;
 }
 
-function loginCookie(header) {
-    var pairs = (header || '').split(';');
-    for (var i = 0; i < pairs.length; i++) {
-        var pair = pairs[i].trim();
-        var eq = pair.indexOf('=');
-        if (eq > 0 && COOKIE_NAMES.indexOf(pair.slice(0, eq)) >= 0) { return pair.slice(eq + 1); }
+// Every login cookie of every Cookie header, in the order sent, as
+// {name, value}; null over MAX_COOKIE_BYTES. Each ';'-separated pair stands
+// alone, so a pair with junk or bytes that are not UTF-8 spoils only itself.
+function loginCookies(r) {
+    var headers = r.rawHeadersIn.filter(function (h) { return h[0].toLowerCase() === 'cookie'; });
+    var total = 0;
+    var found = [];
+    for (var i = 0; i < headers.length; i++) {
+        total += Buffer.byteLength(headers[i][1]);
+        if (total > MAX_COOKIE_BYTES) { return null; }
+        var pairs = headers[i][1].split(';');
+        for (var j = 0; j < pairs.length; j++) {
+            var pair = pairs[j].trim();
+            var eq = pair.indexOf('=');
+            if (eq > 0 && COOKIE_NAMES.indexOf(pair.slice(0, eq)) >= 0) {
+                found.push({ name: pair.slice(0, eq), value: pair.slice(eq + 1) });
+            }
+        }
     }
-    return null;
+    return found;
 }
 
-// One request's outcome, computed once for both variables.
+// The core's rule (Verifier::verify_one_of_at): invalid cookies are
+// skipped, valid ones naming two users are refused, else the most
+// recently issued wins (the first on a tie); with none valid, the first
+// error.
+function oneOf(cookies, keys, audience, leeway, now) {
+    var chosen = null;
+    var firstError = null;
+    for (var i = 0; i < cookies.length; i++) {
+        var result = verify(cookies[i].value, keys, audience, leeway, MAX_TOKEN_LEN, now);
+        if (!result.valid) {
+            if (firstError === null) { firstError = result.error; }
+            continue;
+        }
+        var claims = result.valid.claims;
+        if (chosen !== null && chosen.claims.subject !== claims.subject) {
+            return { error: { kind: 'ambiguous_cookies' }, cookie: cookies[0].name };
+        }
+        if (chosen === null || claims.issued_at > chosen.claims.issued_at) {
+            chosen = { claims: claims, cookie: cookies[i].name };
+        }
+    }
+    return chosen ? { valid: chosen } : { error: firstError };
+}
+
+// One request's outcome, computed once for the variables.
 var outcome = null;
 
 function check(r) {
     if (outcome !== null && outcome.request === r) { return outcome; }
-    outcome = { request: r, user: '', reason: 'no_token' };
-    var token = bearer(r.headersIn.Authorization) || loginCookie(r.headersIn.Cookie);
-    if (token === null) { return outcome; }
+    outcome = { request: r, user: '', reason: 'no_token', clear: '' };
+    var token = bearer(r.headersIn.Authorization);
+    var cookies = token === null ? loginCookies(r) : [];
+    if (cookies === null) {
+        outcome.reason = 'bad_cookies';
+        return outcome;
+    }
+    if (token === null && cookies.length === 0) { return outcome; }
     var keys = null;
     try {
         var path = r.variables.etoken_ring;
@@ -270,12 +319,19 @@ function check(r) {
     var audience = r.variables.etoken_audience || null;
     var leeway = Number(r.variables.etoken_leeway || DEFAULT_LEEWAY);
     var now = Math.floor(Date.now() / 1000);
-    var result = verify(token, keys, audience, leeway, MAX_TOKEN_LEN, now);
+    var result = token !== null
+        ? verify(token, keys, audience, leeway, MAX_TOKEN_LEN, now)
+        : oneOf(cookies, keys, audience, leeway, now);
     if (result.valid) {
         outcome.user = result.valid.claims.subject;
         outcome.reason = '';
     } else {
         outcome.reason = result.error.kind;
+        if (result.error.kind === 'ambiguous_cookies') {
+            // Neither is trusted and the cookie is cleared, as the Rust
+            // handler does: the user logs in again as one user.
+            outcome.clear = result.cookie + '=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0';
+        }
     }
     return outcome;
 }
@@ -284,4 +340,6 @@ function user(r) { return check(r).user; }
 
 function reason(r) { return check(r).reason; }
 
-export default { user: user, reason: reason, verify: verify, parseRing: parseRing };
+function setCookie(r) { return check(r).clear; }
+
+export default { user: user, reason: reason, setCookie: setCookie, verify: verify, parseRing: parseRing };

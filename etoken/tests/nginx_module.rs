@@ -130,11 +130,13 @@ impl Nginx {
                 format!(
                     "js_import etoken from {script}; js_var $etoken_ring {ring};
     js_var $etoken_audience farm; js_var $etoken_leeway 0;
-    js_set $etoken_user etoken.user; js_set $etoken_reason etoken.reason;",
+    js_set $etoken_user etoken.user; js_set $etoken_reason etoken.reason;
+    js_set $etoken_set_cookie etoken.setCookie;",
                     script = njs_script().display(),
                     ring = ring.display()
                 ),
-                r#"if ($etoken_user = "") { return 401; }"#,
+                r#"add_header Set-Cookie $etoken_set_cookie always;
+        if ($etoken_user = "") { return 401; }"#,
                 String::new(),
             ),
         };
@@ -384,6 +386,70 @@ fn lets_valid_tokens_through_and_refuses_the_rest(nginx: &Nginx, root: &Path) {
     assert_eq!(nginx.get("/whoami", &[]), (200, "|no_token".into()));
 }
 
+/// Several login cookies, the Rust handler's rule (issue 20, LESSONS.md):
+/// junk and invalid cookies ahead of a valid one lock nobody out; valid
+/// ones naming two users are refused as `ambiguous_cookies`, never reach
+/// the upstream, and the cookie is cleared.
+fn several_login_cookies_are_each_verified(nginx: &Nginx, root: &Path) {
+    let alice = mint(root, "keys", "alice", "1h", "farm");
+    let bob = mint(root, "keys", "bob", "1h", "farm");
+    let foreign = mint(root, "foreign", "bob", "1h", "farm");
+    let junk =
+        format!("login-token=garbage; theme=dark; __Host-login-token={foreign}; login-token=");
+    let before = nginx.upstream_requests();
+    let then_alice = format!("{junk}; login-token={alice}");
+    let alice_alone = format!("a=1; __Host-login-token={alice}");
+    for (case, headers) in [
+        vec![("Cookie", then_alice.as_str())],
+        vec![("Cookie", junk.as_str()), ("Cookie", alice_alone.as_str())],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            nginx.get("/page", &headers),
+            (200, "user=alice".into()),
+            "junk then alice, case {case}"
+        );
+    }
+    assert_eq!(nginx.upstream_requests(), before + 2);
+
+    let two = format!("login-token={alice}; {junk}; login-token={bob}");
+    let bob_host = format!("__Host-login-token={bob}");
+    let alice_cookie = format!("login-token={alice}");
+    for (case, headers) in [
+        vec![("Cookie", two.as_str())],
+        vec![
+            ("Cookie", alice_cookie.as_str()),
+            ("Cookie", bob_host.as_str()),
+        ],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            nginx.get("/page", &headers).0,
+            401,
+            "alice and bob, case {case}"
+        );
+        assert_eq!(
+            nginx.get("/whoami", &headers),
+            (200, "|ambiguous_cookies".into())
+        );
+    }
+    assert_eq!(
+        nginx.upstream_requests(),
+        before + 2,
+        "an ambiguous request reached the upstream"
+    );
+    let cleared = nginx.set_cookies("/page", &[("Cookie", &two)]);
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    let cleared = cookie::Cookie::parse(cleared[0].as_str()).unwrap();
+    assert_eq!(cleared.name_value(), ("login-token", ""));
+    assert_eq!(cleared.max_age(), Some(time::Duration::ZERO));
+    assert_eq!(cleared.path(), Some("/"));
+}
+
 #[test]
 fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
     let Some(module) = module_path() else { return };
@@ -392,6 +458,7 @@ fn the_module_lets_valid_tokens_through_and_refuses_the_rest() {
     keys_and_ring(root);
     let nginx = Nginx::start(root, &Front::Module(module));
     lets_valid_tokens_through_and_refuses_the_rest(&nginx, root);
+    several_login_cookies_are_each_verified(&nginx, root);
     let alice = mint(root, "keys", "alice", "1h", "farm");
     let cookie = format!("login-token={alice}");
 
@@ -647,6 +714,7 @@ fn njs_lets_valid_tokens_through_and_refuses_the_rest() {
     keys_and_ring(root);
     let nginx = Nginx::start(root, &Front::Njs);
     lets_valid_tokens_through_and_refuses_the_rest(&nginx, root);
+    several_login_cookies_are_each_verified(&nginx, root);
 }
 
 #[test]

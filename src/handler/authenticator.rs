@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use crate::claims::{Claims, TokenId};
 use crate::keys::KeyRing;
 use crate::mint::{Issuer, MintError};
-use crate::verify::{TokenBuffer, Verifier, VerifyError};
+use crate::one_of::OneOfError;
+use crate::verify::{TokenBuffer, Verifier};
 
 use super::config::{AuthConfig, ConfigError};
 use super::cookies;
@@ -656,49 +657,21 @@ impl Authenticator {
     }
 }
 
-/// The one identity the login cookies `tokens` agree on: those that do not
-/// verify are ignored; if the valid ones name different subjects, none is
-/// trusted; among valid ones of the same subject, the most recently issued
-/// wins (the first sent on a tie). With no valid cookie, the error of the
-/// first.
+/// The one identity the login cookies `tokens` agree on, by the core's
+/// rule ([`Verifier::verify_one_of_at`]).
 fn one_identity(
     verifier: &Verifier,
     tokens: &[&str],
     now: OffsetDateTime,
     buffer: &mut TokenBuffer,
 ) -> Result<Identity, AuthError> {
-    let mut chosen: Option<Identity> = None;
-    let mut first_error = None;
-    for token in tokens {
-        let verified = match verifier.verify_in_at(token, now, buffer) {
-            Ok(verified) => verified,
-            Err(e) => {
-                first_error.get_or_insert(e);
-                continue;
-            }
-        };
-        match &chosen {
-            None => chosen = Some(Identity::new(&verified, CredentialSource::Cookie)),
-            Some(best) if best.subject != verified.subject() => {
-                return Err(AuthError::AmbiguousCookies {
-                    first: best.subject.clone(),
-                    other: verified.subject().to_owned(),
-                });
-            }
-            Some(best) if verified.issued_at() > best.issued_at => {
-                chosen = Some(Identity::new(&verified, CredentialSource::Cookie));
-            }
-            Some(_) => {}
+    match verifier.verify_one_of_at(tokens.iter().copied(), now, buffer) {
+        Ok(verified) => Ok(Identity::new(&verified, CredentialSource::Cookie)),
+        Err(OneOfError::Ambiguous { first, other }) => {
+            Err(AuthError::AmbiguousCookies { first, other })
         }
+        Err(OneOfError::Invalid(error)) => Err(AuthError::Token(error)),
     }
-    chosen.ok_or_else(|| {
-        // `tokens` is never empty; if it were, say so as a malformed token.
-        AuthError::Token(first_error.unwrap_or(VerifyError::Malformed {
-            position: 0,
-            part: "cookie",
-            problem: "is empty",
-        }))
-    })
 }
 
 /// A configuration duration as a time span (saturating: validated settings

@@ -1,21 +1,11 @@
 //! Finding the token in a request: `Authorization: Bearer`, else the login
 //! cookie among all the cookies of all the `Cookie` headers.
 
-use cookie::Cookie;
-
 use super::error::AuthError;
 use super::headers::{RequestHeaders, visible_ascii};
+use crate::cookies::named_cookies;
 
-/// The most `Cookie` header bytes of one request that are read, all headers
-/// together: every login cookie within them is considered (a planted cookie
-/// must not push the user's own out of view), and a request with more is
-/// refused as [`AuthError::BadCookies`]. Browsers send at most a few KiB; a
-/// proxy in front (nginx: 8 KiB per header line) usually refuses far less.
-///
-/// ```
-/// assert_eq!(encapsulated_token::handler::MAX_COOKIE_BYTES, 64 * 1024);
-/// ```
-pub const MAX_COOKIE_BYTES: usize = 64 * 1024;
+pub use crate::cookies::MAX_COOKIE_BYTES;
 
 /// The credential a request carries.
 #[derive(Debug, PartialEq, Eq)]
@@ -74,28 +64,19 @@ fn bearer(headers: &impl RequestHeaders) -> Result<Option<&str>, AuthError> {
     Ok(Some(token))
 }
 
-/// The values of every cookie named `name`, across every `Cookie` header.
-/// Each `;`-separated pair is parsed by the `cookie` crate on its own, so a
-/// pair that is not UTF-8 or does not parse (some other application's
-/// cookie) spoils only itself.
+/// The values of every cookie named `name`, across every `Cookie` header
+/// ([`named_cookies`]: a pair that is not UTF-8 or does not parse spoils
+/// only itself).
 fn login_cookies<'h>(
     headers: &'h impl RequestHeaders,
     name: &str,
 ) -> Result<Vec<&'h str>, AuthError> {
-    let total: usize = headers.values_of("cookie").map(<[u8]>::len).sum();
-    if total > MAX_COOKIE_BYTES {
-        return Err(AuthError::BadCookies {
+    let values: Vec<&[u8]> = headers.values_of("cookie").collect();
+    let cookies =
+        named_cookies(&values, |found| found == name).map_err(|_| AuthError::BadCookies {
             problem: "over 64 KiB of Cookie headers",
-        });
-    }
-    Ok(headers
-        .values_of("cookie")
-        .flat_map(|value| value.split(|&byte| byte == b';'))
-        .filter_map(|pair| std::str::from_utf8(pair).ok())
-        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
-        .filter(|cookie| cookie.name() == name)
-        .filter_map(|cookie| cookie.value_raw())
-        .collect())
+        })?;
+    Ok(cookies.into_iter().map(|(_, value)| value).collect())
 }
 
 #[cfg(test)]

@@ -357,40 +357,56 @@ fn outcome(request: &Request) -> Option<Outcome> {
             .headers_in_iterator()
             .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
         found.reason = NO_TOKEN;
-        if let Some(token) = credential(headers) {
-            let mut log = None;
-            let copy = |bytes: &[u8]| {
-                let memory = pool.alloc_unaligned(bytes.len().max(1)) as *mut u8;
-                if !memory.is_null() {
-                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), memory, bytes.len()) };
-                }
-                (memory as *const u8, bytes.len())
-            };
-            let checked = guard.check(token, OffsetDateTime::now_utc(), &mut log, |accepted| {
-                let user = copy(accepted.subject.as_bytes());
-                let set_cookie = accepted
-                    .set_cookie
-                    .as_deref()
-                    .map_or((std::ptr::null(), 0), |value| copy(value.as_bytes()));
-                (user, set_cookie)
-            });
-            if let Some(message) = log {
-                ngx_log_error!(NGX_LOG_ERR, request.log(), "{}", message);
-            }
-            match checked {
-                Ok(((user, user_len), (set_cookie, set_cookie_len))) => {
-                    if user.is_null() || (set_cookie_len > 0 && set_cookie.is_null()) {
-                        return None; // the pool is out of memory
+        match credential(headers) {
+            Ok(None) => {}
+            Err(reason) => found.reason = reason,
+            Ok(Some(token)) => {
+                let mut log = None;
+                let copy = |bytes: &[u8]| {
+                    let memory = pool.alloc_unaligned(bytes.len().max(1)) as *mut u8;
+                    if !memory.is_null() {
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(bytes.as_ptr(), memory, bytes.len())
+                        };
                     }
-                    found = Outcome {
-                        user,
-                        user_len,
-                        set_cookie,
-                        set_cookie_len,
-                        reason: "",
-                    };
+                    (memory as *const u8, bytes.len())
+                };
+                let checked =
+                    guard.check(&token, OffsetDateTime::now_utc(), &mut log, |accepted| {
+                        let user = copy(accepted.subject.as_bytes());
+                        let set_cookie = accepted
+                            .set_cookie
+                            .as_deref()
+                            .map_or((std::ptr::null(), 0), |value| copy(value.as_bytes()));
+                        (user, set_cookie)
+                    });
+                if let Some(message) = log {
+                    ngx_log_error!(NGX_LOG_ERR, request.log(), "{}", message);
                 }
-                Err(reason) => found.reason = reason,
+                match checked {
+                    Ok(((user, user_len), (set_cookie, set_cookie_len))) => {
+                        if user.is_null() || (set_cookie_len > 0 && set_cookie.is_null()) {
+                            return None; // the pool is out of memory
+                        }
+                        found = Outcome {
+                            user,
+                            user_len,
+                            set_cookie,
+                            set_cookie_len,
+                            reason: "",
+                        };
+                    }
+                    Err(refusal) => {
+                        found.reason = refusal.reason;
+                        if let Some(clear) = refusal.clear_cookie {
+                            let (set_cookie, set_cookie_len) = copy(clear.as_bytes());
+                            if set_cookie.is_null() {
+                                return None;
+                            }
+                            (found.set_cookie, found.set_cookie_len) = (set_cookie, set_cookie_len);
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,14 +1,18 @@
 //! The decision, in safe Rust: which credential a request carries, and
 //! whether the core's [`Verifier`] and the users file accept it. The FFI
 //! file hands it the request's headers and copies the answer into nginx's
-//! pool; nothing here allocates per request.
+//! pool; nothing here allocates per request but the list of login cookies
+//! (and the copy of the one chosen among them).
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use encapsulated_token::cookies::named_cookies;
 use encapsulated_token::{
-    Access, Issuer, KeyRing, MAX_RING_JSON_LEN, TokenBuffer, Verifier, read_trusted_file,
+    Access, Issuer, KeyRing, MAX_RING_JSON_LEN, OneOfError, TokenBuffer, VerifiedToken, Verifier,
+    read_trusted_file,
 };
 use time::OffsetDateTime;
 
@@ -68,14 +72,41 @@ impl Settings {
 }
 
 /// Where a request's token came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// `Authorization: Bearer`.
+    Bearer(&'a str),
+    /// Every login cookie as (name, value), in the order sent; never empty.
+    Cookies(Vec<(&'static str, &'a str)>),
+}
+
+/// The token(s) of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential<'a> {
-    /// The token.
-    pub token: &'a str,
-    /// The cookie's name, or `None` for `Authorization: Bearer`.
-    pub cookie: Option<&'static str>,
+    /// Bearer token or login cookies.
+    pub source: Source<'a>,
     /// The request asked for no refresh (`X-Token-Refresh: skip`).
     pub skip_refresh: bool,
+}
+
+/// A refused request: the reason for `$etoken_reason`, and a `Set-Cookie`
+/// value clearing the login cookie when its cookies named two users (the
+/// Rust handler's rule: neither is trusted, the user logs in again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `VerifyError::kind`, `ambiguous_cookies`, `session_too_old`, ...
+    pub reason: &'static str,
+    /// The clearing `Set-Cookie`, for `ambiguous_cookies`.
+    pub clear_cookie: Option<String>,
+}
+
+impl From<&'static str> for Refusal {
+    fn from(reason: &'static str) -> Self {
+        Refusal {
+            reason,
+            clear_cookie: None,
+        }
+    }
 }
 
 /// An accepted token: its subject, and a renewing `Set-Cookie` value when
@@ -157,19 +188,21 @@ impl Guard {
     }
 
     /// Checks `credential` at `now`: `Ok(on_accepted(..))` or the refusal
-    /// reason (`VerifyError::kind`, `session_too_old`, `unknown_user`,
-    /// `sessions_revoked`). Errors while re-reading a changed file keep the
-    /// last good state, and a refresh that cannot be minted sends none:
+    /// (reason `VerifyError::kind`, `ambiguous_cookies`, `session_too_old`,
+    /// `unknown_user`, `sessions_revoked`). Several login cookies are
+    /// chosen among by the core's rule (`Verifier::verify_one_of_at`, as
+    /// the Rust handler does). Errors while re-reading a changed file keep
+    /// the last good state, and a refresh that cannot be minted sends none:
     /// both are returned in `log` for the error log.
     pub fn check<R>(
         &self,
-        credential: Credential<'_>,
+        credential: &Credential<'_>,
         now: OffsetDateTime,
         log: &mut Option<String>,
         on_accepted: impl FnOnce(Accepted<'_>) -> R,
-    ) -> Result<R, &'static str> {
+    ) -> Result<R, Refusal> {
         let Ok(mut state) = self.state.try_borrow_mut() else {
-            return Err("busy");
+            return Err("busy".into());
         };
         if state.checked_at != now.unix_timestamp() {
             state.checked_at = now.unix_timestamp();
@@ -177,25 +210,60 @@ impl Guard {
                 *log = Some(format!("etoken: keeping the last good files: {error}"));
             }
         }
+        let state = &*state;
         let mut buffer = TokenBuffer::new();
-        let verified = state
-            .verifier
-            .verify_in_at(credential.token, now, &mut buffer)
-            .map_err(|error| error.kind())?;
-        if refresh::session_too_old(&verified, now, self.settings.max_session()) {
-            return Err("session_too_old");
+        match &credential.source {
+            Source::Bearer(token) => {
+                let verified = state
+                    .verifier
+                    .verify_in_at(token, now, &mut buffer)
+                    .map_err(|error| Refusal::from(error.kind()))?;
+                self.admit(state, &verified, None, now, log, on_accepted)
+            }
+            Source::Cookies(cookies) => {
+                let tokens = cookies.iter().map(|(_, token)| *token);
+                let verified = match state.verifier.verify_one_of_at(tokens, now, &mut buffer) {
+                    Ok(verified) => verified,
+                    Err(error @ OneOfError::Ambiguous { .. }) => {
+                        return Err(Refusal {
+                            reason: error.kind(),
+                            clear_cookie: Some(refresh::clear(
+                                cookies[0].0,
+                                self.settings.refresh.flatten(),
+                            )),
+                        });
+                    }
+                    Err(error) => return Err(error.kind().into()),
+                };
+                let name = cookie_of(&state.verifier, cookies, &verified, now, &mut buffer);
+                let cookie = (!credential.skip_refresh).then_some(name);
+                self.admit(state, &verified, cookie, now, log, on_accepted)
+            }
+        }
+    }
+
+    /// The checks after the signature: session age, users file, refresh
+    /// (of the cookie named `cookie`, when it may be refreshed).
+    fn admit<R, B: Borrow<TokenBuffer>>(
+        &self,
+        state: &State,
+        verified: &VerifiedToken<B>,
+        cookie: Option<&'static str>,
+        now: OffsetDateTime,
+        log: &mut Option<String>,
+        on_accepted: impl FnOnce(Accepted<'_>) -> R,
+    ) -> Result<R, Refusal> {
+        if refresh::session_too_old(verified, now, self.settings.max_session()) {
+            return Err("session_too_old".into());
         }
         if let Some(users) = &state.users {
             users.admits(verified.subject(), verified.session_started_at())?;
         }
         let mut set_cookie = None;
-        if let (Some(policy), Some(cookie), false) = (
-            self.settings.policy(),
-            credential.cookie,
-            credential.skip_refresh,
-        ) && policy.due(&verified, &state.issuer, now)
+        if let (Some(policy), Some(cookie)) = (self.settings.policy(), cookie)
+            && policy.due(verified, &state.issuer, now)
         {
-            match policy.renew(&verified, &state.issuer, cookie, now) {
+            match policy.renew(verified, &state.issuer, cookie, now) {
                 Ok(value) => set_cookie = Some(value),
                 Err(error) => *log = Some(format!("etoken: no refresh: {error}")),
             }
@@ -247,50 +315,74 @@ fn now_seconds() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The token of a request, from `Authorization: Bearer` first, else the
-/// `login-token` cookie (or its `__Host-` form), from `headers` as
-/// (name, value) pairs.
+/// The name of the cookie that carried `chosen`: the one name when all
+/// cookies share it (nearly always), else found by verifying again.
+fn cookie_of(
+    verifier: &Verifier,
+    cookies: &[(&'static str, &str)],
+    chosen: &VerifiedToken,
+    now: OffsetDateTime,
+    buffer: &mut TokenBuffer,
+) -> &'static str {
+    let first = cookies[0].0;
+    if cookies.iter().all(|(name, _)| *name == first) {
+        return first;
+    }
+    cookies
+        .iter()
+        .find(|(_, token)| {
+            verifier
+                .verify_in_at(token, now, buffer)
+                .is_ok_and(|v| v.token_id() == chosen.token_id())
+        })
+        .map_or(first, |(name, _)| *name)
+}
+
+/// The token(s) of a request, from `Authorization: Bearer` first, else
+/// every `login-token` cookie (or its `__Host-` form) of every `Cookie`
+/// header, from `headers` as (name, value) pairs. `None` without either;
+/// `bad_cookies` over the core's `MAX_COOKIE_BYTES`.
 pub fn credential<'a>(
     headers: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-) -> Option<Credential<'a>> {
-    let mut cookie = None;
+) -> Result<Option<Credential<'a>>, &'static str> {
+    let mut cookie_headers = Vec::new();
     let mut skip_refresh = false;
     for (name, value) in headers {
         if name.eq_ignore_ascii_case(b"authorization") {
             if let Some(token) = bearer(value) {
-                return Some(Credential {
-                    token,
-                    cookie: None,
+                return Ok(Some(Credential {
+                    source: Source::Bearer(token),
                     skip_refresh: true,
-                });
+                }));
             }
-        } else if cookie.is_none() && name.eq_ignore_ascii_case(b"cookie") {
-            cookie = login_cookie(value);
+        } else if name.eq_ignore_ascii_case(b"cookie") {
+            cookie_headers.push(value);
         } else if name.eq_ignore_ascii_case(b"x-token-refresh") {
             skip_refresh |= value.eq_ignore_ascii_case(b"skip");
         }
     }
-    let (name, token) = cookie?;
-    Some(Credential {
-        token,
-        cookie: Some(name),
+    let cookies: Vec<(&'static str, &str)> =
+        named_cookies(&cookie_headers, |name| COOKIE_NAMES.contains(&name))
+            .map_err(|_| "bad_cookies")?
+            .into_iter()
+            .filter_map(|(name, token)| {
+                let name = COOKIE_NAMES.into_iter().find(|known| *known == name)?;
+                Some((name, token))
+            })
+            .collect();
+    if cookies.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Credential {
+        source: Source::Cookies(cookies),
         skip_refresh,
-    })
+    }))
 }
 
 fn bearer(value: &[u8]) -> Option<&str> {
     let value = std::str::from_utf8(value).ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn login_cookie(value: &[u8]) -> Option<(&'static str, &str)> {
-    let value = std::str::from_utf8(value).ok()?;
-    value.split(';').find_map(|pair| {
-        let (name, token) = pair.trim().split_once('=')?;
-        let name = COOKIE_NAMES.into_iter().find(|known| *known == name)?;
-        Some((name, token))
-    })
 }
 
 #[cfg(test)]
@@ -301,30 +393,71 @@ mod tests {
         pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes()))
     }
 
-    fn token<'a>(pairs: &'a [(&'a str, &'a str)]) -> Option<&'a str> {
-        credential(headers(pairs)).map(|c| c.token)
+    fn source<'a>(pairs: &'a [(&'a str, &'a str)]) -> Option<Source<'a>> {
+        credential(headers(pairs)).unwrap().map(|c| c.source)
     }
 
     #[test]
     fn bearer_comes_before_the_cookie() {
         let pairs = [("Cookie", "login-token=c"), ("Authorization", "Bearer b")];
-        let found = credential(headers(&pairs)).unwrap();
-        assert_eq!((found.token, found.cookie), ("b", None));
+        assert_eq!(source(&pairs), Some(Source::Bearer("b")));
     }
 
     #[test]
     fn the_cookie_is_found_among_others_and_in_its_host_form() {
-        assert_eq!(token(&[("cookie", "a=1; login-token=t; b=2")]), Some("t"));
-        let host = credential(headers(&[("Cookie", "__Host-login-token=h")])).unwrap();
-        assert_eq!((host.token, host.cookie), ("h", Some("__Host-login-token")));
-        assert_eq!(token(&[("Cookie", "xlogin-token=t")]), None);
-        assert_eq!(token(&[("Authorization", "Basic abc")]), None);
+        assert_eq!(
+            source(&[("cookie", "a=1; login-token=t; b=2")]),
+            Some(Source::Cookies(vec![("login-token", "t")]))
+        );
+        assert_eq!(
+            source(&[("Cookie", "__Host-login-token=h")]),
+            Some(Source::Cookies(vec![("__Host-login-token", "h")]))
+        );
+        assert_eq!(source(&[("Cookie", "xlogin-token=t")]), None);
+        assert_eq!(source(&[("Authorization", "Basic abc")]), None);
+    }
+
+    #[test]
+    fn every_login_cookie_of_every_header_is_kept_in_order() {
+        let pairs = [
+            ("Cookie", "login-token=one; junk; __Host-login-token=two"),
+            ("Cookie", "a=1; login-token=three"),
+        ];
+        assert_eq!(
+            source(&pairs),
+            Some(Source::Cookies(vec![
+                ("login-token", "one"),
+                ("__Host-login-token", "two"),
+                ("login-token", "three"),
+            ]))
+        );
+        let huge = format!(
+            "x={}",
+            "a".repeat(encapsulated_token::cookies::MAX_COOKIE_BYTES)
+        );
+        let pairs = [("Cookie", huge.as_str()), ("Cookie", "login-token=t")];
+        assert_eq!(credential(headers(&pairs)).unwrap_err(), "bad_cookies");
+    }
+
+    #[test]
+    fn a_non_utf8_byte_spoils_only_its_own_pair() {
+        let value: &[u8] = b"theme=\xffdark; login-token=t";
+        let found = credential([(&b"Cookie"[..], value)].into_iter()).unwrap();
+        assert_eq!(
+            found.map(|c| c.source),
+            Some(Source::Cookies(vec![("login-token", "t")]))
+        );
     }
 
     #[test]
     fn a_request_can_ask_for_no_refresh() {
         let pairs = [("Cookie", "login-token=t"), ("X-Token-Refresh", "skip")];
-        assert!(credential(headers(&pairs)).unwrap().skip_refresh);
-        assert!(!credential(headers(&pairs[..1])).unwrap().skip_refresh);
+        assert!(credential(headers(&pairs)).unwrap().unwrap().skip_refresh);
+        assert!(
+            !credential(headers(&pairs[..1]))
+                .unwrap()
+                .unwrap()
+                .skip_refresh
+        );
     }
 }

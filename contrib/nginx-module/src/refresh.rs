@@ -100,16 +100,38 @@ impl Policy {
         );
         claims.token_id = TokenId::random();
         let minted = issuer.mint(&claims).map_err(|e| e.to_string())?;
-        let secure = self.refresh == Refresh::Secure || cookie_name.starts_with("__Host-");
-        let cookie = Cookie::build((cookie_name, minted))
-            .http_only(true)
-            .secure(secure)
-            .same_site(cookie::SameSite::Lax)
-            .path("/")
-            .max_age((claims.expires_at - now).max(time::Duration::ZERO))
-            .build();
-        Ok(cookie.to_string())
+        Ok(set_cookie(
+            cookie_name,
+            minted,
+            Some(self.refresh),
+            claims.expires_at - now,
+        ))
     }
+}
+
+/// The `Set-Cookie` value clearing `cookie_name` (empty, `Max-Age=0`, the
+/// attributes of a renewed one), as the Rust handler's logout cookie;
+/// `Secure` unless `etoken_refresh insecure`.
+pub fn clear(cookie_name: &'static str, refresh: Option<Refresh>) -> String {
+    set_cookie(cookie_name, String::new(), refresh, time::Duration::ZERO)
+}
+
+/// `name=value` with `etoken serve`'s attributes.
+fn set_cookie(
+    cookie_name: &'static str,
+    value: String,
+    refresh: Option<Refresh>,
+    max_age: time::Duration,
+) -> String {
+    let secure = refresh != Some(Refresh::Insecure) || cookie_name.starts_with("__Host-");
+    Cookie::build((cookie_name, value))
+        .http_only(true)
+        .secure(secure)
+        .same_site(cookie::SameSite::Lax)
+        .path("/")
+        .max_age(max_age.max(time::Duration::ZERO))
+        .build()
+        .to_string()
 }
 
 #[cfg(test)]
