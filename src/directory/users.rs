@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -184,6 +185,9 @@ pub type RecordCheck = fn(&str, &str) -> Result<(), String>;
 /// ```
 pub struct UserSnapshot {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Moved by every change, under the write lock: what
+    /// [`add_missing`](Self::add_missing) compares against.
+    generation: AtomicU64,
     check: RecordCheck,
 }
 
@@ -192,6 +196,7 @@ impl UserSnapshot {
     pub fn new(check: RecordCheck) -> Self {
         Self {
             entries: RwLock::default(),
+            generation: AtomicU64::new(0),
             check,
         }
     }
@@ -229,6 +234,7 @@ impl UserSnapshot {
             });
         if !same {
             *entries = next;
+            self.changed();
         }
         !same
     }
@@ -264,10 +270,70 @@ impl UserSnapshot {
     /// Ends `name`'s sessions begun before `before` in this snapshot at
     /// once (the store's own announcement follows).
     pub fn set_revoked(&self, name: &str, before: OffsetDateTime) {
-        self.write()
-            .entry(name.to_owned())
-            .or_default()
-            .revoked_before = Some(before);
+        let mut entries = self.write();
+        entries.entry(name.to_owned()).or_default().revoked_before = Some(before);
+        self.changed();
+    }
+
+    /// A mark of this snapshot's state, moved by every change. Take it
+    /// before reading a record from the store for
+    /// [`add_missing`](Self::add_missing).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds `name` with its `user` and `revocation` records, read from the
+    /// store after [`generation`](Self::generation) returned `since`,
+    /// because a valid token named a user this instance had not heard of
+    /// yet (its announcement is on the way). Nothing is added when the
+    /// snapshot changed since `since`: the change channel then brought
+    /// news at least as new as the read, and a removal must not be undone
+    /// by an older copy. Whether the user was added; a record that does
+    /// not check out is refused as the follower would refuse it.
+    ///
+    /// ```
+    /// use encapsulated_token::directory::UserSnapshot;
+    /// use encapsulated_token::handler::{Session, Standing};
+    ///
+    /// let users = UserSnapshot::new(|_name, _hash| Ok(()));
+    /// let since = users.generation();
+    /// let record = br#"{"password":"$argon2id$..."}"#;
+    /// assert_eq!(users.add_missing(since, "alice", Some(record), None), Ok(true));
+    /// let session = Session::new("alice", time::OffsetDateTime::now_utc());
+    /// assert_eq!(users.standing_of(&session), Standing::Active);
+    /// // A copy read before a later change is not applied.
+    /// assert_eq!(users.add_missing(since, "bob", Some(record), None), Ok(false));
+    /// ```
+    pub fn add_missing(
+        &self,
+        since: u64,
+        name: &str,
+        user: Option<&[u8]>,
+        revocation: Option<&[u8]>,
+    ) -> Result<bool, String> {
+        let Some(user) = user else {
+            return Ok(false);
+        };
+        let password = self.user(name, user)?;
+        let revoked_before = revocation.map(self::revocation).transpose()?;
+        let mut entries = self.write();
+        if self.generation() != since || entries.contains_key(name) {
+            return Ok(false);
+        }
+        entries.insert(
+            name.to_owned(),
+            Entry {
+                password: Some(password),
+                revoked_before,
+            },
+        );
+        self.changed();
+        Ok(true)
+    }
+
+    /// Called with the write lock held, after a change.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// How many users.
@@ -332,7 +398,9 @@ impl Table for UserSnapshot {
             }
         }
         next.retain(|_, e| e.password.is_some() || e.revoked_before.is_some());
-        *self.write() = next;
+        let mut entries = self.write();
+        *entries = next;
+        self.changed();
         refused
     }
 
@@ -375,6 +443,7 @@ impl Table for UserSnapshot {
         if entry.password.is_none() && entry.revoked_before.is_none() {
             entries.remove(name);
         }
+        self.changed();
         outcome
     }
 }

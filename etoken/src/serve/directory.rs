@@ -6,14 +6,19 @@
 //! rules: a change that loads is swapped in, one that does not is logged
 //! and the last good copy kept.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-use encapsulated_token::directory::{Records, Refused, SERVICES, Table};
+use encapsulated_token::directory::{
+    COMMAND_TIMEOUT, REVOCATIONS, Records, Refused, SERVICES, Table, USERS, UserSnapshot, Writer,
+};
 use encapsulated_token::handler::{DirectoryError, Session, Standing, UserDirectory};
 
 use super::reload::LiveUsers;
 use crate::services::Services;
+use etoken::truncated;
 
 /// The services file as of the last good load, shared with the token
 /// endpoints and the directory.
@@ -107,13 +112,134 @@ impl Table for LiveServices {
 pub struct Directory {
     pub users: LiveUsers,
     pub services: LiveServices,
+    /// With Redis: users this instance has not heard of yet are looked up.
+    pub late: Option<LateUsers>,
 }
 
 impl UserDirectory for Directory {
     async fn standing(&self, session: &Session<'_>) -> Result<Standing, DirectoryError> {
-        Ok(match self.users.snapshot().standing_of(session) {
+        let users = self.users.snapshot();
+        let standing = match users.standing_of(session) {
             Standing::Unknown => self.services.current().standing(session),
-            standing => standing,
-        })
+            standing => return Ok(standing),
+        };
+        if standing != Standing::Unknown {
+            return Ok(standing);
+        }
+        match &self.late {
+            Some(late) if late.fetch(users, session.subject).await => {
+                Ok(users.standing_of(session))
+            }
+            _ => Ok(Standing::Unknown),
+        }
     }
 }
+
+/// A user added a moment ago on another instance (a first single sign-on
+/// login, `etoken user add --directory`) is announced on the change
+/// channel, but the browser's next request can reach this instance first.
+/// A token that verified and names a user this instance does not know is
+/// therefore looked up in Redis once: one `HGET` pair, at most once a
+/// second per name, and only after the tag checked out, so forged tokens
+/// never reach Redis. An unknown name stays unknown (401) whatever Redis
+/// answers or fails to answer.
+#[derive(Clone)]
+pub struct LateUsers {
+    writer: Writer,
+    /// When each name was last looked up; cleared when it grows past
+    /// [`LateUsers::REMEMBERED`].
+    looked_up: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl LateUsers {
+    /// Names remembered for the once-a-second rule.
+    const REMEMBERED: usize = 10_000;
+    /// Reads of one name, when each races with another change.
+    const ATTEMPTS: usize = 4;
+
+    /// Looks users up through `writer`'s connection.
+    pub fn new(writer: Writer) -> Self {
+        Self {
+            writer,
+            looked_up: Arc::default(),
+        }
+    }
+
+    /// Whether `name` was found in Redis and is now in `users`. A read that
+    /// raced with another change is not applied (see
+    /// [`UserSnapshot::add_missing`]) and is made again, a few times.
+    async fn fetch(&self, users: &UserSnapshot, name: &str) -> bool {
+        if !self.due(name) {
+            return false;
+        }
+        for _ in 0..Self::ATTEMPTS {
+            let since = users.generation();
+            let read = async {
+                let user = self.writer.get(USERS, name).await?;
+                let revocation = match user {
+                    Some(_) => self.writer.get(REVOCATIONS, name).await?,
+                    None => None,
+                };
+                Ok::<_, DirectoryError>((user, revocation))
+            };
+            let (user, revocation) = match tokio::time::timeout(COMMAND_TIMEOUT, read).await {
+                Ok(Ok(records)) => records,
+                Ok(Err(e)) => {
+                    tracing::debug!("directory: cannot look up a user not yet announced: {e}");
+                    return false;
+                }
+                Err(_) => return false,
+            };
+            if user.is_none() {
+                return false;
+            }
+            match users.add_missing(since, name, user.as_deref(), revocation.as_deref()) {
+                Ok(true) => {
+                    tracing::debug!(user = %truncated(name), "directory: a user not yet announced, read from Redis");
+                    return true;
+                }
+                // Another change came in meanwhile; it may have been this one.
+                Ok(false)
+                    if users.password(name).is_some()
+                        || users.sessions_revoked_before(name).is_some() =>
+                {
+                    return true;
+                }
+                Ok(false) => continue,
+                Err(reason) => {
+                    tracing::error!(user = %truncated(name), "directory: refused record, not trusted: {reason}");
+                    return false;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether `name` may be looked up now (not in the last second).
+    fn due(&self, name: &str) -> bool {
+        let now = Instant::now();
+        let mut looked_up = self
+            .looked_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if looked_up.len() >= Self::REMEMBERED {
+            looked_up.retain(|_, at| now.duration_since(*at) < LATE_LOOKUP_EVERY);
+        }
+        match looked_up.get(name) {
+            Some(at) if now.duration_since(*at) < LATE_LOOKUP_EVERY => false,
+            _ => {
+                if looked_up.len() < Self::REMEMBERED {
+                    looked_up.insert(name.to_owned(), now);
+                    true
+                } else {
+                    // Ten thousand unknown names in one second: not a user
+                    // who just signed up. Their announcements will do.
+                    false
+                }
+            }
+        }
+    }
+}
+
+/// How often one unknown name may be looked up in Redis.
+const LATE_LOOKUP_EVERY: Duration = Duration::from_secs(1);

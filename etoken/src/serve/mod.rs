@@ -42,7 +42,7 @@ use crate::keydir::{describe, open_ring};
 use crate::services::Services;
 use crate::users::Users;
 use client::TrustedProxies;
-use directory::{Directory, LiveServices};
+use directory::{Directory, LateUsers, LiveServices};
 use etoken::public_url::PublicUrl;
 use reload::{LiveUsers, ReloadHealth, Watcher};
 use settings::Cookies;
@@ -247,6 +247,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let directory = Directory {
         users: live_users.clone(),
         services: live_services.clone(),
+        late: match &source {
+            farm::Source::Redis { writer, .. } => Some(LateUsers::new(writer.clone())),
+            farm::Source::Files { .. } => None,
+        },
     };
     let auth = match source.sessions() {
         Some(sessions) => Authenticator::new(
