@@ -126,12 +126,10 @@ impl UserDirectory for Directory {
         if standing != Standing::Unknown {
             return Ok(standing);
         }
-        match &self.late {
-            Some(late) if late.fetch(users, session.subject).await => {
-                Ok(users.standing_of(session))
-            }
-            _ => Ok(Standing::Unknown),
+        if let Some(late) = &self.late {
+            late.fetch(users, session).await;
         }
+        Ok(users.standing_of(session))
     }
 }
 
@@ -165,12 +163,14 @@ impl LateUsers {
         }
     }
 
-    /// Whether `name` was found in Redis and is now in `users`. A read that
-    /// raced with another change is not applied (see
-    /// [`UserSnapshot::add_missing`]) and is made again, a few times.
-    async fn fetch(&self, users: &UserSnapshot, name: &str) -> bool {
+    /// Reads the user of `session` from Redis into `users`, if Redis has
+    /// it. A read that raced with another change is not applied (see
+    /// [`UserSnapshot::add_missing`]) and is made again, a few times,
+    /// unless that change brought the user.
+    async fn fetch(&self, users: &UserSnapshot, session: &Session<'_>) {
+        let name = session.subject;
         if !self.due(name) {
-            return false;
+            return;
         }
         for _ in 0..Self::ATTEMPTS {
             let since = users.generation();
@@ -183,36 +183,27 @@ impl LateUsers {
                 Ok::<_, DirectoryError>((user, revocation))
             };
             let (user, revocation) = match tokio::time::timeout(COMMAND_TIMEOUT, read).await {
-                Ok(Ok(records)) => records,
+                Ok(Ok((Some(user), revocation))) => (user, revocation),
+                Ok(Ok((None, _))) => return,
                 Ok(Err(e)) => {
                     tracing::debug!("directory: cannot look up a user not yet announced: {e}");
-                    return false;
+                    return;
                 }
-                Err(_) => return false,
+                Err(_) => return,
             };
-            if user.is_none() {
-                return false;
-            }
-            match users.add_missing(since, name, user.as_deref(), revocation.as_deref()) {
+            match users.add_missing(since, name, Some(&user), revocation.as_deref()) {
                 Ok(true) => {
                     tracing::debug!(user = %truncated(name), "directory: a user not yet announced, read from Redis");
-                    return true;
+                    return;
                 }
-                // Another change came in meanwhile; it may have been this one.
-                Ok(false)
-                    if users.password(name).is_some()
-                        || users.sessions_revoked_before(name).is_some() =>
-                {
-                    return true;
-                }
+                Ok(false) if users.standing_of(session) != Standing::Unknown => return,
                 Ok(false) => continue,
                 Err(reason) => {
                     tracing::error!(user = %truncated(name), "directory: refused record, not trusted: {reason}");
-                    return false;
+                    return;
                 }
             }
         }
-        false
     }
 
     /// Whether `name` may be looked up now (not in the last second).
