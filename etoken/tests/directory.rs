@@ -617,6 +617,13 @@ async fn import_moves_a_file_based_farm_over() {
         &["ent_aem_cloud_api"],
         "http://localhost:8080",
     );
+    // A single sign-on user already bound to its provider account.
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("users.json")).unwrap()).unwrap();
+    file["users"]["carol"] = serde_json::json!({
+        "sso": {"issuer": "https://idp.example", "subject": "c-123"}
+    });
+    std::fs::write(dir.join("users.json"), file.to_string()).unwrap();
     let redis = Redis::start(&dir.join("redis"));
     let url = redis.url();
     let said = etoken_ok(
@@ -634,20 +641,27 @@ async fn import_moves_a_file_based_farm_over() {
         "",
     );
     assert!(
-        said.contains("imported 2 users (1 with revoked sessions)"),
+        said.contains("imported 3 users (1 with revoked sessions)"),
         "{said}"
     );
     assert!(said.contains("imported 1 services"), "{said}");
 
     let server = serve(dir, &url, &[]);
-    server.wait_for_log("directory: loaded 2 users, 1 revocations, 1 services");
+    server.wait_for_log("directory: loaded 3 users, 1 revocations, 1 services");
+    // Back-channel logout finds carol by her provider account.
+    assert_eq!(
+        redis
+            .cli(&["HGET", "etoken:sso-subjects", "https://idp.example c-123"])
+            .trim(),
+        "carol"
+    );
     assert_eq!(login_status(&server, "alice", "alice-pw").await, 303);
     assert_eq!(login_status(&server, "bob", "wrong").await, 401);
     let (status, _) = client_credentials(&server, &service.client_id, &service.secret).await;
     assert_eq!(status, 200, "the account exchanges");
     assert_eq!(login_status(&server, "bob", "bob-pw").await, 303);
     let users = etoken_ok(dir, &["user", "list", "--directory", &url], "");
-    assert_eq!(users, "alice\nbob\n");
+    assert_eq!(users, "alice\nbob\ncarol\n");
     // bob's revocation came along, the same instant as in the file.
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("users.json")).unwrap()).unwrap();
@@ -677,5 +691,5 @@ async fn import_moves_a_file_based_farm_over() {
         "",
     );
     assert!(!out.status.success());
-    assert_eq!(redis.cli(&["HLEN", "etoken:users"]).trim(), "2");
+    assert_eq!(redis.cli(&["HLEN", "etoken:users"]).trim(), "3");
 }

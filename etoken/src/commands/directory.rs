@@ -6,8 +6,11 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use encapsulated_token::directory::{Keyspace, REVOCATIONS, SERVICES, USERS, UserSnapshot, Writer};
+use encapsulated_token::directory::{
+    Keyspace, REVOCATIONS, SERVICES, SsoAccount, USERS, UserSnapshot, Writer,
+};
 
+use crate::serve::sso::provision::{SUBJECTS, subject_key};
 use crate::services::Services;
 use crate::users::Users;
 
@@ -54,7 +57,18 @@ async fn import(url: &str, users: Option<Users>, services: Option<Services>) -> 
     if let Some(users) = users {
         let mut records = Vec::new();
         let mut revocations = Vec::new();
+        // A single sign-on user already bound to its provider account is
+        // found by back-channel logout through this table.
+        let mut subjects = Vec::new();
         for (name, record) in users.records() {
+            if let Some(SsoAccount {
+                issuer: Some(issuer),
+                subject: Some(subject),
+                ..
+            }) = &record.sso
+            {
+                subjects.push((subject_key(issuer, subject), name.clone().into_bytes()));
+            }
             // The revocation goes to its own table; the rest as it is.
             let stored = record.clone().revoked_before(None);
             records.push((
@@ -71,6 +85,7 @@ async fn import(url: &str, users: Option<Users>, services: Option<Services>) -> 
             .put_many(REVOCATIONS, &revocations)
             .await
             .map_err(failed)?;
+        writer.put_many(SUBJECTS, &subjects).await.map_err(failed)?;
         println!(
             "imported {} users ({} with revoked sessions) into {url}",
             records.len(),

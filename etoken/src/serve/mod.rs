@@ -22,7 +22,7 @@ mod page;
 mod redirect;
 mod reload;
 mod settings;
-mod sso;
+pub(crate) mod sso;
 mod throttle;
 
 use std::net::SocketAddr;
